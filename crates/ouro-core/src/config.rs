@@ -1,0 +1,436 @@
+//! Configuration: `$OURO_HOME/config.toml`, a profile, `-c key=value` overrides and flags.
+//!
+//! Keys follow Codex CLI's so people can move between the two. Layers apply in this order,
+//! later winning: the file, the selected `[profiles.NAME]`, each `-c` override, then the
+//! dedicated command-line flags. Every error names where the bad value came from: the file
+//! with its line and key, or the `-c` override.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ouro_model::{built_in_providers, ProviderInfo};
+use ouro_sandbox::SandboxMode;
+use serde::{Deserialize, Serialize};
+
+/// When the model's actions need a person's yes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ApprovalPolicy {
+    /// Only commands known to be read-only run without asking.
+    Untrusted,
+    /// Run in the sandbox; ask to re-run outside it when the sandbox blocked a command.
+    OnFailure,
+    /// Run in the sandbox; the model may ask for more.
+    OnRequest,
+    /// Never ask; failures go back to the model.
+    #[default]
+    Never,
+}
+
+impl ApprovalPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalPolicy::Untrusted => "untrusted",
+            ApprovalPolicy::OnFailure => "on-failure",
+            ApprovalPolicy::OnRequest => "on-request",
+            ApprovalPolicy::Never => "never",
+        }
+    }
+}
+
+impl std::str::FromStr for ApprovalPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        ApprovalPolicy::deserialize(serde::de::value::StrDeserializer::<serde::de::value::Error>::new(s))
+            .map_err(|_| {
+                format!("unknown approval policy `{s}`; expected one of: untrusted, on-failure, on-request, never")
+            })
+    }
+}
+
+/// The file's shape. Unknown keys are errors, so a typo never silently does nothing.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigToml {
+    model: Option<String>,
+    model_provider: Option<String>,
+    approval_policy: Option<ApprovalPolicy>,
+    sandbox_mode: Option<SandboxMode>,
+    profile: Option<String>,
+    #[serde(default)]
+    model_providers: BTreeMap<String, ProviderInfo>,
+    #[serde(default)]
+    profiles: BTreeMap<String, ProfileToml>,
+    #[serde(default)]
+    sandbox_workspace_write: SandboxWorkspaceWrite,
+    /// Bytes of each command's output sent to the model.
+    tool_output_max_bytes: Option<usize>,
+    /// Default timeout of a `shell` call.
+    shell_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileToml {
+    model: Option<String>,
+    model_provider: Option<String>,
+    approval_policy: Option<ApprovalPolicy>,
+    sandbox_mode: Option<SandboxMode>,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxWorkspaceWrite {
+    #[serde(default)]
+    pub writable_roots: Vec<PathBuf>,
+    #[serde(default)]
+    pub network_access: bool,
+}
+
+/// What the command line adds on top of the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub model: Option<String>,
+    pub profile: Option<String>,
+    pub sandbox_mode: Option<SandboxMode>,
+    pub approval_policy: Option<ApprovalPolicy>,
+    /// Raw `-c key=value` strings, in order.
+    pub raw: Vec<String>,
+}
+
+/// The settled configuration of one run.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub ouro_home: PathBuf,
+    pub cwd: PathBuf,
+    pub model: String,
+    pub provider_id: String,
+    pub provider: ProviderInfo,
+    pub approval_policy: ApprovalPolicy,
+    pub sandbox_mode: SandboxMode,
+    pub sandbox_workspace_write: SandboxWorkspaceWrite,
+    pub tool_output_max_bytes: usize,
+    pub shell_timeout: Duration,
+    /// The ouro binary that confines sandboxed commands: the running executable.
+    pub sandbox_helper: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("error in {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("error in `-c {raw}`: {message}")]
+    Override { raw: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// `$OURO_HOME`, or `~/.ouro`.
+pub fn default_ouro_home() -> Result<PathBuf, ConfigError> {
+    if let Some(home) = std::env::var_os("OURO_HOME").filter(|h| !h.is_empty()) {
+        return Ok(PathBuf::from(home));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|home| PathBuf::from(home).join(".ouro"))
+        .ok_or_else(|| ConfigError::Invalid("neither OURO_HOME nor HOME is set".into()))
+}
+
+impl Config {
+    /// Loads `config.toml` from `ouro_home` (a missing file is an empty config) and applies
+    /// the profile, overrides and flags.
+    pub fn load(
+        ouro_home: &Path,
+        cwd: &Path,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let path = ouro_home.join("config.toml");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let file_error = |message: String| ConfigError::File {
+            path: path.clone(),
+            message,
+        };
+        // Parsed from the text first, so a bad key or value is reported with its line.
+        let mut parsed: ConfigToml =
+            toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+        if !overrides.raw.is_empty() {
+            let mut table: toml::Table =
+                toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
+            for raw in &overrides.raw {
+                apply_override(&mut table, raw)?;
+                parsed =
+                    ConfigToml::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+                        ConfigError::Override {
+                            raw: raw.clone(),
+                            message: e.to_string().trim().to_string(),
+                        }
+                    })?;
+            }
+        }
+        Self::resolve(parsed, ouro_home, cwd, overrides, &path)
+    }
+
+    fn resolve(
+        file: ConfigToml,
+        ouro_home: &Path,
+        cwd: &Path,
+        overrides: &Overrides,
+        path: &Path,
+    ) -> Result<Config, ConfigError> {
+        let profile = match overrides.profile.as_ref().or(file.profile.as_ref()) {
+            Some(name) => file.profiles.get(name).cloned().ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "profile `{name}` is not defined; add [profiles.{name}] to {} (defined: {})",
+                    path.display(),
+                    list_or_none(file.profiles.keys())
+                ))
+            })?,
+            None => ProfileToml::default(),
+        };
+        let mut providers = built_in_providers();
+        providers.extend(file.model_providers);
+        let provider_id = match profile.model_provider.or(file.model_provider) {
+            Some(id) => id,
+            None => default_provider_id()?,
+        };
+        let provider = providers.get(&provider_id).cloned().ok_or_else(|| {
+            ConfigError::Invalid(format!(
+                "model_provider `{provider_id}` is unknown; define [model_providers.{provider_id}] in {} or use one of: {}",
+                path.display(),
+                list_or_none(providers.keys())
+            ))
+        })?;
+        let model = match overrides.model.clone().or(profile.model).or(file.model) {
+            Some(model) => model,
+            None => default_model(&provider_id).ok_or_else(|| {
+                ConfigError::Invalid(format!(
+                    "no model chosen for provider `{provider_id}`: pass -m MODEL or set `model` in {}",
+                    path.display()
+                ))
+            })?,
+        };
+        Ok(Config {
+            ouro_home: ouro_home.to_path_buf(),
+            cwd: cwd.to_path_buf(),
+            model,
+            provider_id,
+            provider,
+            approval_policy: overrides
+                .approval_policy
+                .or(profile.approval_policy)
+                .or(file.approval_policy)
+                .unwrap_or_default(),
+            sandbox_mode: overrides
+                .sandbox_mode
+                .or(profile.sandbox_mode)
+                .or(file.sandbox_mode)
+                .unwrap_or_default(),
+            sandbox_workspace_write: file.sandbox_workspace_write,
+            tool_output_max_bytes: file.tool_output_max_bytes.unwrap_or(10 * 1024),
+            shell_timeout: Duration::from_millis(file.shell_timeout_ms.unwrap_or(120_000)),
+            sandbox_helper: std::env::current_exe().map_err(|e| {
+                ConfigError::Invalid(format!("cannot locate the ouro executable: {e}"))
+            })?,
+        })
+    }
+}
+
+/// With no provider configured, use the first hosted provider whose key is in the
+/// environment.
+fn default_provider_id() -> Result<String, ConfigError> {
+    for (id, var) in [
+        ("openai", "OPENAI_API_KEY"),
+        ("anthropic", "ANTHROPIC_API_KEY"),
+    ] {
+        if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
+            return Ok(id.to_string());
+        }
+    }
+    Err(ConfigError::Invalid(
+        "no model provider is configured: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or set \
+         `model_provider` (and `[model_providers.NAME]` for a local server such as ollama) in \
+         $OURO_HOME/config.toml"
+            .into(),
+    ))
+}
+
+fn default_model(provider_id: &str) -> Option<String> {
+    match provider_id {
+        "openai" => Some("gpt-5-codex".into()),
+        "anthropic" => Some("claude-sonnet-4-5".into()),
+        _ => None,
+    }
+}
+
+fn list_or_none<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Sets `a.b.c = value` in `table`. The value is read as TOML (`true`, `3`, `["x"]`,
+/// `{k = "v"}`), and as a plain string when it is not valid TOML.
+fn apply_override(table: &mut toml::Table, raw: &str) -> Result<(), ConfigError> {
+    let err = |message: &str| ConfigError::Override {
+        raw: raw.to_string(),
+        message: message.to_string(),
+    };
+    let (key, value) = raw
+        .split_once('=')
+        .ok_or_else(|| err("expected key=value, e.g. -c model=\"o4-mini\""))?;
+    let key = key.trim();
+    if key.is_empty() || key.split('.').any(|part| part.trim().is_empty()) {
+        return Err(err("the key is empty or has an empty dotted part"));
+    }
+    let value = value.trim();
+    let value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+        Ok(mut parsed) => parsed.remove("v").unwrap_or_else(|| value.into()),
+        Err(_) => toml::Value::String(value.to_string()),
+    };
+    let parts: Vec<&str> = key.split('.').map(str::trim).collect();
+    let (last, parents) = parts.split_last().ok_or_else(|| err("empty key"))?;
+    let mut current = table;
+    for part in parents {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| err(&format!("`{part}` is not a table, so it has no keys")))?;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(home.path().join("config.toml"), text).unwrap();
+        Config::load(home.path(), Path::new("/tmp"), overrides)
+    }
+
+    const LOCAL: &str = r#"
+model = "qwen"
+model_provider = "mine"
+
+[model_providers.mine]
+name = "Mine"
+base_url = "http://127.0.0.1:9/v1"
+wire_api = "chat"
+"#;
+
+    #[test]
+    fn file_profile_overrides_and_flags_layer_in_order() {
+        let text =
+            format!("{LOCAL}\n[profiles.fast]\nmodel = \"small\"\nsandbox_mode = \"read-only\"\n");
+        let config = load(&text, &Overrides::default()).unwrap();
+        assert_eq!(config.model, "qwen");
+        assert_eq!(config.provider.base_url, "http://127.0.0.1:9/v1");
+        assert_eq!(config.sandbox_mode, SandboxMode::WorkspaceWrite);
+
+        let overrides = Overrides {
+            profile: Some("fast".into()),
+            raw: vec![
+                "approval_policy=\"untrusted\"".into(),
+                "model_providers.mine.request_max_retries=7".into(),
+                "sandbox_workspace_write.writable_roots=[\"/data\"]".into(),
+            ],
+            ..Overrides::default()
+        };
+        let config = load(&text, &overrides).unwrap();
+        assert_eq!(config.model, "small");
+        assert_eq!(config.sandbox_mode, SandboxMode::ReadOnly);
+        assert_eq!(config.approval_policy, ApprovalPolicy::Untrusted);
+        assert_eq!(config.provider.request_max_retries, 7);
+        assert_eq!(
+            config.sandbox_workspace_write.writable_roots,
+            [PathBuf::from("/data")]
+        );
+
+        let overrides = Overrides {
+            model: Some("flag".into()),
+            raw: vec!["model=from-c".into()],
+            ..Overrides::default()
+        };
+        assert_eq!(load(&text, &overrides).unwrap().model, "flag");
+        let overrides = Overrides {
+            raw: vec!["model=from-c".into()],
+            ..Overrides::default()
+        };
+        assert_eq!(load(&text, &overrides).unwrap().model, "from-c");
+    }
+
+    #[test]
+    fn a_bad_key_in_the_file_names_file_line_and_key() {
+        let err = load(
+            &format!("sandbox_mod = \"read-only\"{LOCAL}"),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("config.toml"), "{err}");
+        assert!(err.contains("line 1"), "{err}");
+        assert!(err.contains("sandbox_mod"), "{err}");
+
+        let err = load(
+            &format!("sandbox_mode = \"yolo\"{LOCAL}"),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("line 1"), "{err}");
+        assert!(err.contains("yolo"), "{err}");
+    }
+
+    #[test]
+    fn a_bad_override_names_the_override() {
+        let overrides = Overrides {
+            raw: vec!["approval_policy=sometimes".into()],
+            ..Overrides::default()
+        };
+        let err = load(LOCAL, &overrides).unwrap_err().to_string();
+        assert!(err.contains("-c approval_policy=sometimes"), "{err}");
+        assert!(err.contains("sometimes"), "{err}");
+
+        let overrides = Overrides {
+            raw: vec!["model".into()],
+            ..Overrides::default()
+        };
+        let err = load(LOCAL, &overrides).unwrap_err().to_string();
+        assert!(err.contains("key=value"), "{err}");
+    }
+
+    #[test]
+    fn unknown_provider_and_profile_are_explained() {
+        let err = load(
+            "model_provider = \"nope\"\nmodel = \"m\"\n",
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("`nope` is unknown"), "{err}");
+        assert!(err.contains("openai"), "{err}");
+        let overrides = Overrides {
+            profile: Some("ghost".into()),
+            ..Overrides::default()
+        };
+        let err = load(LOCAL, &overrides).unwrap_err().to_string();
+        assert!(err.contains("profile `ghost`"), "{err}");
+    }
+}

@@ -1,0 +1,13 @@
+//! ouro's core: configuration, sessions, the agent loop and the session records.
+//!
+//! Front ends (`ouro exec`, later the TUI and the web UI) create or resume a [`Session`],
+//! hand it user input and render the [`ouro_protocol::Event`]s it emits.
+
+pub mod config;
+mod prompt;
+pub mod rollout;
+mod session;
+
+pub use config::{ApprovalPolicy, Config, ConfigError, Overrides};
+pub use ouro_sandbox::SandboxMode;
+pub use session::{Session, SessionError, TurnOutcome};

@@ -1,0 +1,388 @@
+//! A session and its turns: the agent loop.
+//!
+//! A turn sends the history to the model, records what it answers, runs the tools it calls,
+//! appends their outputs and asks again, until the model answers without calling a tool.
+//! History only grows (DESIGN.md's append-only rule): each request is the previous one plus
+//! new items, and every item is in the rollout before the next request is sent.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::path::Path;
+
+use chrono::Utc;
+use futures_util::future::join_all;
+use ouro_model::{ModelClient, ModelError};
+use ouro_protocol::{
+    ErrorInfo, Event, ModelEvent, Prompt, ResponseItem, Role, ThreadItem, ThreadItemDetails,
+    TokenUsage, ToolSpec,
+};
+use ouro_tools::{PreparedCall, ToolContext, ToolResult};
+
+use crate::config::{ApprovalPolicy, Config};
+use crate::prompt;
+use crate::rollout::{self, Record, RolloutError, RolloutRecorder, SessionMeta};
+
+const DECLINED_NEEDS_APPROVAL: &str = "Not run: approval_policy is `untrusted` and this action is not known to be \
+                         read-only, and nobody can approve it in this session. Use read-only \
+                         commands, or tell the user it needs a run with `-a never` or `--full-auto`.";
+
+/// What a completed turn produced.
+#[derive(Debug, Clone, Default)]
+pub struct TurnOutcome {
+    /// The model's final answer.
+    pub last_message: Option<String>,
+    pub usage: TokenUsage,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Rollout(#[from] RolloutError),
+    #[error("the model stream ended without completing the response")]
+    IncompleteResponse,
+}
+
+pub struct Session {
+    meta: SessionMeta,
+    config: Config,
+    client: ModelClient,
+    tools: Vec<ToolSpec>,
+    history: Vec<ResponseItem>,
+    recorder: RolloutRecorder,
+    tool_ctx: ToolContext,
+    next_item_id: u64,
+}
+
+impl Session {
+    /// Starts a new session and its rollout file.
+    pub fn create(config: Config) -> Result<Session, SessionError> {
+        let client = ModelClient::new(config.provider.clone(), config.model.clone())?;
+        let now = Utc::now();
+        let meta = SessionMeta {
+            id: uuid::Uuid::now_v7().to_string(),
+            created_at: now,
+            cwd: config.cwd.clone(),
+            model: config.model.clone(),
+            model_provider: config.provider_id.clone(),
+            instructions: prompt::instructions(&config, now),
+            ouro_version: env!("CARGO_PKG_VERSION").to_string(),
+        };
+        let recorder = RolloutRecorder::create(&config.ouro_home, &meta)?;
+        Ok(Self::assemble(config, client, meta, Vec::new(), recorder))
+    }
+
+    /// Continues the session stored at `path` with its whole history. Returns warnings about
+    /// lines that could not be read.
+    pub fn resume(config: Config, path: &Path) -> Result<(Session, Vec<String>), SessionError> {
+        let client = ModelClient::new(config.provider.clone(), config.model.clone())?;
+        let loaded = rollout::load(path)?;
+        let history: Vec<ResponseItem> = loaded.items().cloned().collect();
+        let recorder = RolloutRecorder::reopen(path)?;
+        let mut session = Self::assemble(config, client, loaded.meta, history, recorder);
+        // A crash or interrupt may have left calls without outputs; providers reject that.
+        session.answer_dangling_calls("the session ended before this call finished")?;
+        let changes = prompt::changed_settings(
+            &session.meta.instructions,
+            &prompt::environment_context(&session.config, Utc::now()),
+        );
+        if !changes.is_empty() {
+            // The instructions stay byte-identical; what changed is news, told as a message.
+            session.push(ResponseItem::user(format!(
+                "<environment_update>\nSettings changed since this session started:\n{}\n</environment_update>",
+                changes.join("\n")
+            )))?;
+        }
+        Ok((session, loaded.warnings))
+    }
+
+    fn assemble(
+        config: Config,
+        client: ModelClient,
+        meta: SessionMeta,
+        history: Vec<ResponseItem>,
+        recorder: RolloutRecorder,
+    ) -> Session {
+        let tool_ctx = ToolContext {
+            cwd: config.cwd.clone(),
+            sandbox: config.sandbox_mode,
+            writable_roots: config.sandbox_workspace_write.writable_roots.clone(),
+            network_access: config.sandbox_workspace_write.network_access,
+            sandbox_helper: config.sandbox_helper.clone(),
+            env: command_environment(&config),
+            output_cap: config.tool_output_max_bytes,
+            default_timeout: config.shell_timeout,
+        };
+        Session {
+            meta,
+            config,
+            client,
+            tools: ouro_tools::specs(),
+            history,
+            recorder,
+            tool_ctx,
+            next_item_id: 0,
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.meta.id
+    }
+
+    pub fn rollout_path(&self) -> &Path {
+        self.recorder.path()
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Runs one turn for `input`. Events go to `emit` as they happen. Dropping the returned
+    /// future cancels the model stream and kills any running command; call
+    /// [`Session::abort_turn`] afterwards to record that.
+    pub async fn run_turn(
+        &mut self,
+        input: &str,
+        emit: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<TurnOutcome, SessionError> {
+        emit(Event::TurnStarted {});
+        match self.turn_loop(input, emit).await {
+            Ok(outcome) => {
+                emit(Event::TurnCompleted {
+                    usage: outcome.usage,
+                });
+                Ok(outcome)
+            }
+            Err(err) => {
+                emit(Event::TurnFailed {
+                    error: ErrorInfo {
+                        message: err.to_string(),
+                    },
+                });
+                self.abort_turn(&format!("failed: {err}"))?;
+                Err(err)
+            }
+        }
+    }
+
+    async fn turn_loop(
+        &mut self,
+        input: &str,
+        emit: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<TurnOutcome, SessionError> {
+        self.push(ResponseItem::user(input))?;
+        let mut outcome = TurnOutcome::default();
+        loop {
+            let (items, usage) = self.sample(emit).await?;
+            outcome.usage.add(&usage);
+            let mut calls = Vec::new();
+            for item in items {
+                match &item {
+                    ResponseItem::Message {
+                        role: Role::Assistant,
+                        text,
+                    } => {
+                        outcome.last_message = Some(text.clone());
+                        let details = ThreadItemDetails::AgentMessage { text: text.clone() };
+                        emit(Event::ItemCompleted {
+                            item: self.new_item(details),
+                        });
+                    }
+                    ResponseItem::Reasoning { text } => {
+                        let details = ThreadItemDetails::Reasoning { text: text.clone() };
+                        emit(Event::ItemCompleted {
+                            item: self.new_item(details),
+                        });
+                    }
+                    ResponseItem::FunctionCall {
+                        call_id,
+                        name,
+                        arguments,
+                    } => calls.push((call_id.clone(), ouro_tools::prepare(name, arguments))),
+                    _ => {}
+                }
+                self.push(item)?;
+            }
+            if calls.is_empty() {
+                return Ok(outcome);
+            }
+            for (call_id, result) in self.run_calls(calls, emit).await {
+                self.push(ResponseItem::FunctionCallOutput {
+                    call_id,
+                    output: result.output,
+                    success: result.success,
+                })?;
+            }
+        }
+    }
+
+    /// One model request: the items of the complete response and its usage.
+    async fn sample(
+        &mut self,
+        emit: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<(Vec<ResponseItem>, TokenUsage), SessionError> {
+        let prompt = Prompt {
+            instructions: self.meta.instructions.clone(),
+            tools: self.tools.clone(),
+            input: self.history.clone(),
+        };
+        let mut stream = self.client.stream(&prompt);
+        let mut items = Vec::new();
+        while let Some(event) = stream.next().await {
+            match event? {
+                ModelEvent::TextDelta(_) | ModelEvent::ReasoningDelta(_) => {}
+                ModelEvent::ItemDone(item) => items.push(item),
+                ModelEvent::Retrying {
+                    attempt,
+                    max_attempts,
+                    reason,
+                } => {
+                    // What the broken attempt produced is void; the retry produces it again.
+                    items.clear();
+                    emit(Event::Error {
+                        message: format!("Reconnecting... {attempt}/{max_attempts}: {reason}"),
+                    });
+                }
+                ModelEvent::Completed { usage } => return Ok((items, usage)),
+            }
+        }
+        Err(SessionError::IncompleteResponse)
+    }
+
+    /// Runs the calls of one response: consecutive read-only calls together, anything that
+    /// writes alone and in order. Results come back in call order.
+    async fn run_calls(
+        &mut self,
+        calls: Vec<(String, PreparedCall)>,
+        emit: &mut (dyn FnMut(Event) + Send),
+    ) -> Vec<(String, ToolResult)> {
+        let mut results = Vec::with_capacity(calls.len());
+        let mut rest = calls.as_slice();
+        while !rest.is_empty() {
+            let batch_len = if rest[0].1.is_read_only() {
+                rest.iter().take_while(|(_, c)| c.is_read_only()).count()
+            } else {
+                1
+            };
+            let (batch, tail) = rest.split_at(batch_len);
+            rest = tail;
+
+            let mut started = Vec::with_capacity(batch.len());
+            for (_, call) in batch {
+                let id = self.allocate_item_id();
+                if let Some(details) = call.started_item().filter(|_| self.approved(call)) {
+                    emit(Event::ItemStarted {
+                        item: ThreadItem {
+                            id: id.clone(),
+                            details,
+                        },
+                    });
+                }
+                started.push(id);
+            }
+            let ctx = &self.tool_ctx;
+            let approvals: Vec<bool> = batch.iter().map(|(_, call)| self.approved(call)).collect();
+            let runs = batch
+                .iter()
+                .zip(&approvals)
+                .map(|((_, call), &approved)| async move {
+                    if approved {
+                        call.execute(ctx).await
+                    } else {
+                        call.declined(DECLINED_NEEDS_APPROVAL)
+                    }
+                });
+            let outputs = join_all(runs).await;
+            for (((call_id, _), id), result) in batch.iter().zip(started).zip(outputs) {
+                if let Some(details) = result.item.clone() {
+                    emit(Event::ItemCompleted {
+                        item: ThreadItem { id, details },
+                    });
+                }
+                results.push((call_id.clone(), result));
+            }
+        }
+        results
+    }
+
+    /// Whether `call` may run without asking. Nobody can be asked yet, so a call that
+    /// needs approval is declined.
+    fn approved(&self, call: &PreparedCall) -> bool {
+        self.config.approval_policy != ApprovalPolicy::Untrusted || call.is_read_only()
+    }
+
+    /// Records that the current turn ended early (interrupt or failure), answering any call
+    /// left without an output so the session can continue.
+    pub fn abort_turn(&mut self, reason: &str) -> Result<(), RolloutError> {
+        self.answer_dangling_calls(&format!("aborted: {reason}"))?;
+        self.recorder.append(&Record::TurnAborted {
+            reason: reason.to_string(),
+        })
+    }
+
+    fn answer_dangling_calls(&mut self, why: &str) -> Result<(), RolloutError> {
+        let answered: HashSet<&str> = self
+            .history
+            .iter()
+            .filter_map(|item| match item {
+                ResponseItem::FunctionCallOutput { call_id, .. } => Some(call_id.as_str()),
+                _ => None,
+            })
+            .collect();
+        let dangling: Vec<String> = self
+            .history
+            .iter()
+            .filter_map(|item| match item {
+                ResponseItem::FunctionCall { call_id, .. }
+                    if !answered.contains(call_id.as_str()) =>
+                {
+                    Some(call_id.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        for call_id in dangling {
+            self.push(ResponseItem::FunctionCallOutput {
+                call_id,
+                output: why.to_string(),
+                success: false,
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Appends to history and to the rollout, together.
+    fn push(&mut self, item: ResponseItem) -> Result<(), RolloutError> {
+        self.recorder.append(&Record::ResponseItem(item.clone()))?;
+        self.history.push(item);
+        Ok(())
+    }
+
+    fn allocate_item_id(&mut self) -> String {
+        let id = format!("item_{}", self.next_item_id);
+        self.next_item_id += 1;
+        id
+    }
+
+    fn new_item(&mut self, details: ThreadItemDetails) -> ThreadItem {
+        ThreadItem {
+            id: self.allocate_item_id(),
+            details,
+        }
+    }
+}
+
+/// The environment commands run with: ouro's own, minus anything that looks like a secret,
+/// plus `OURO_SANDBOX` so scripts can tell they run under ouro.
+fn command_environment(config: &Config) -> Vec<(OsString, OsString)> {
+    const SECRET_MARKERS: [&str; 4] = ["KEY", "SECRET", "TOKEN", "PASSWORD"];
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(name, _)| {
+            let upper = name.to_string_lossy().to_ascii_uppercase();
+            !SECRET_MARKERS.iter().any(|marker| upper.contains(marker))
+        })
+        .collect();
+    env.push(("OURO_SANDBOX".into(), config.sandbox_mode.as_str().into()));
+    env
+}
