@@ -397,3 +397,72 @@ fn sessions_list_shows_recorded_sessions() {
     let cwd = env.work.path().canonicalize().unwrap();
     assert!(text.contains(&cwd.display().to_string()), "{text}");
 }
+
+#[test]
+fn read_only_calls_run_concurrently() {
+    // Two `cat`s of FIFOs. The test opens the second FIFO's writer first: if the calls ran
+    // one after the other, the first `cat` would wait for a writer that never comes.
+    let env = TestEnv::new(
+        Wire::Chat,
+        &[
+            Reply::call(
+                "a",
+                "shell",
+                json!({"command": ["cat", "fifo_a"], "timeout_ms": 10000}),
+            )
+            .with_call(
+                "b",
+                "shell",
+                json!({"command": ["cat", "fifo_b"], "timeout_ms": 10000}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    for fifo in ["fifo_a", "fifo_b"] {
+        let status = std::process::Command::new("mkfifo")
+            .arg(env.path(fifo))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let child = env
+        .command(&["exec", "read both"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (path_a, path_b) = (env.path("fifo_a"), env.path("fifo_b"));
+    let writer = std::thread::spawn(move || {
+        write_fifo_when_read(&path_b, "from b\n");
+        write_fifo_when_read(&path_a, "from a\n");
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let body = &env.server.requests()[1].body;
+    assert!(output_of_call(Wire::Chat, body, "a")
+        .unwrap()
+        .contains("from a"));
+    assert!(output_of_call(Wire::Chat, body, "b")
+        .unwrap()
+        .contains("from b"));
+}
+
+/// Writes to a FIFO once a reader has it open, giving up after 15 s.
+fn write_fifo_when_read(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while std::time::Instant::now() < deadline {
+        // Non-blocking open fails with ENXIO until a reader is there.
+        if let Ok(mut fifo) = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+        {
+            let _ = fifo.write_all(text.as_bytes());
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -145,3 +145,36 @@ fn kill_9_mid_turn_leaves_a_resumable_session() {
     assert!(body.to_string().contains("carry on"));
     assert_append_only(Wire::Responses, &[requests[0].body.clone(), body.clone()]);
 }
+
+#[test]
+fn ctrl_c_cancels_a_stalled_model_stream() {
+    let stalled = ouro_test_support::sse(Wire::Chat, &Reply::text("never finished"));
+    let script = vec![ouro_test_support::MockResponse::SseStall {
+        stall_after_bytes: stalled.len() / 3,
+        body: stalled,
+        stall_for: Duration::from_secs(60),
+    }];
+    let env = TestEnv::with_script(Wire::Chat, script, "");
+    let child = env
+        .command(&["exec", "--json", "hello"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the request to arrive", || {
+        !env.server.requests().is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", stderr(&output));
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let events = json_events(&output);
+    assert_eq!(events.last().unwrap()["type"], "turn.failed");
+    let record = std::fs::read_to_string(&env.sessions()[0]).unwrap();
+    assert!(record.contains("interrupted by the user"), "{record}");
+}

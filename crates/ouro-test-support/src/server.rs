@@ -12,7 +12,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown as SocketShutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Longest request line or header line accepted; anything longer is not a real client.
 const MAX_LINE: u64 = 64 * 1024;
@@ -64,6 +64,11 @@ pub struct RecordedRequest {
     pub headers: Vec<(String, String)>,
     /// The body as JSON; a body that is not JSON is kept as a string, an empty one is null.
     pub body: serde_json::Value,
+    /// When the request's first byte arrived.
+    pub received_at: Instant,
+    /// When the last byte of the answer was sent; `None` while it is being sent or when the
+    /// client went away first.
+    pub answered_at: Option<Instant>,
 }
 
 impl RecordedRequest {
@@ -157,10 +162,11 @@ impl State {
 
     /// Records `request` and picks its answer, under one lock so that the n-th recorded
     /// request is the one that got the n-th response.
-    fn answer(&self, request: RecordedRequest) -> MockResponse {
+    fn answer(&self, request: RecordedRequest) -> (usize, MockResponse) {
         let mut script = self.script();
         script.requests.push(request);
-        match script.responses.pop_front() {
+        let index = script.requests.len() - 1;
+        let response = match script.responses.pop_front() {
             Some(response) => {
                 script.served += 1;
                 response
@@ -178,7 +184,8 @@ impl State {
                         .to_string(),
                 }
             }
-        }
+        };
+        (index, response)
     }
 }
 
@@ -233,15 +240,18 @@ fn serve(conn: TcpStream, state: &State) -> io::Result<()> {
     conn.set_read_timeout(Some(READ_TIMEOUT))?;
     conn.set_nodelay(true)?;
     let mut reader = BufReader::new(conn.try_clone()?);
-    let request = read_request(&mut reader)?;
-    let response = state.answer(request);
+    reader.fill_buf()?;
+    let received_at = Instant::now();
+    let request = read_request(&mut reader, received_at)?;
+    let (index, response) = state.answer(request);
     let mut out = conn;
     write_response(&mut out, &response, &state.shutdown)?;
     out.flush()?;
+    state.script().requests[index].answered_at = Some(Instant::now());
     out.shutdown(SocketShutdown::Both)
 }
 
-fn read_request(reader: &mut impl BufRead) -> io::Result<RecordedRequest> {
+fn read_request(reader: &mut impl BufRead, received_at: Instant) -> io::Result<RecordedRequest> {
     let request_line = read_line(reader)?;
     let mut parts = request_line.split_whitespace();
     let (Some(method), Some(path)) = (parts.next(), parts.next()) else {
@@ -292,6 +302,8 @@ fn read_request(reader: &mut impl BufRead) -> io::Result<RecordedRequest> {
         path,
         headers,
         body,
+        received_at,
+        answered_at: None,
     })
 }
 
