@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use ouro_core::Session;
-use ouro_protocol::{CommandStatus, Event, PatchChangeKind, PatchStatus, ThreadItemDetails};
+use ouro_protocol::{
+    CommandStatus, Event, PatchChangeKind, PatchStatus, ThreadItemDetails, TodoItem, ToolCallStatus,
+};
 
 use crate::{exit, ConfigArgs};
 
@@ -255,9 +257,17 @@ impl Printer {
             return;
         }
         match event {
-            Event::ItemStarted { item } => {
-                if let ThreadItemDetails::CommandExecution { command, .. } = &item.details {
-                    eprintln!("exec {command}");
+            Event::ItemStarted { item } => match &item.details {
+                ThreadItemDetails::CommandExecution { command, .. } => eprintln!("exec {command}"),
+                ThreadItemDetails::ToolCall {
+                    tool, arguments, ..
+                } => eprintln!("{tool} {arguments}"),
+                ThreadItemDetails::TodoList { items } => print_plan("plan", items),
+                _ => {}
+            },
+            Event::ItemUpdated { item } => {
+                if let ThreadItemDetails::TodoList { items } = &item.details {
+                    print_plan("plan updated", items);
                 }
             }
             Event::ItemCompleted { item } => print_completed(&item.details),
@@ -267,10 +277,13 @@ impl Printer {
             ),
             Event::TurnFailed { error } => eprintln!("ERROR: {}", error.message),
             Event::Error { message } => eprintln!("{message}"),
-            Event::ThreadStarted { .. } | Event::TurnStarted {} | Event::ItemUpdated { .. } => {}
+            Event::ThreadStarted { .. } | Event::TurnStarted {} => {}
         }
     }
 }
+
+/// Diff lines shown per file on stderr; `--json` carries the whole diff.
+const MAX_DIFF_LINES: usize = 40;
 
 fn print_completed(details: &ThreadItemDetails) {
     match details {
@@ -312,16 +325,34 @@ fn print_completed(details: &ThreadItemDetails) {
                 PatchStatus::Completed => eprintln!("patch applied: {}", files.join(", ")),
                 PatchStatus::Failed => eprintln!("patch rejected"),
             }
-        }
-        ThreadItemDetails::TodoList { items } => {
-            for item in items {
-                eprintln!(
-                    "  [{}] {}",
-                    if item.completed { 'x' } else { ' ' },
-                    item.text
-                );
+            for diff in changes.iter().filter_map(|c| c.diff.as_deref()) {
+                let lines: Vec<&str> = diff.lines().collect();
+                for line in lines.iter().take(MAX_DIFF_LINES) {
+                    eprintln!("  {line}");
+                }
+                if lines.len() > MAX_DIFF_LINES {
+                    eprintln!("  … {} more diff lines", lines.len() - MAX_DIFF_LINES);
+                }
             }
         }
+        ThreadItemDetails::ToolCall { tool, status, .. } => {
+            if *status == ToolCallStatus::Failed {
+                eprintln!("  {tool} failed");
+            }
+        }
+        // Shown as it was started and updated.
+        ThreadItemDetails::TodoList { .. } => {}
         ThreadItemDetails::Error { message } => eprintln!("error: {message}"),
+    }
+}
+
+fn print_plan(title: &str, items: &[TodoItem]) {
+    eprintln!("{title}:");
+    for item in items {
+        eprintln!(
+            "  [{}] {}",
+            if item.completed { 'x' } else { ' ' },
+            item.text
+        );
     }
 }

@@ -132,9 +132,11 @@ fn json_mode_prints_codex_shaped_events() {
         .iter()
         .find(|e| e["item"]["type"] == "file_change")
         .expect("file change");
+    assert_eq!(patch["item"]["changes"][0]["path"], "hello.txt");
+    assert_eq!(patch["item"]["changes"][0]["kind"], "add");
     assert_eq!(
-        patch["item"]["changes"],
-        json!([{"path": "hello.txt", "kind": "add"}])
+        patch["item"]["changes"][0]["diff"],
+        "--- /dev/null\n+++ b/hello.txt\n@@ -0,0 +1 @@\n+hello from ouro\n"
     );
     assert_eq!(patch["item"]["status"], "completed");
 
@@ -465,4 +467,42 @@ fn write_fifo_when_read(path: &std::path::Path, text: &str) {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+#[test]
+fn the_plan_is_one_todo_list_item_per_turn() {
+    let plan = |first: &str, second: &str| json!({"plan": [{"step": "inspect", "status": first}, {"step": "fix", "status": second}]});
+    let env = TestEnv::new(
+        Wire::Responses,
+        &[
+            Reply::call("p1", "update_plan", plan("in_progress", "pending")),
+            Reply::call("p2", "update_plan", plan("completed", "in_progress")),
+            Reply::call(
+                "p3",
+                "update_plan",
+                json!({"plan": [{"step": "a", "status": "in_progress"}, {"step": "b", "status": "in_progress"}]}),
+            ),
+            Reply::text("planned"),
+        ],
+    );
+    let output = env.run(&["exec", "--json", "plan it"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let events = json_events(&output);
+    let todo: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["item"]["type"] == "todo_list")
+        .collect();
+    let kinds: Vec<&str> = todo.iter().filter_map(|e| e["type"].as_str()).collect();
+    assert_eq!(kinds, ["item.started", "item.updated", "item.completed"]);
+    assert!(todo
+        .iter()
+        .all(|e| e["item"]["id"] == todo[0]["item"]["id"]));
+    assert_eq!(
+        todo[2]["item"]["items"],
+        json!([{"text": "inspect", "completed": true}, {"text": "fix", "completed": false}])
+    );
+    // The invalid plan went back to the model as an error.
+    let body = &env.server.requests()[3].body;
+    let answer = output_of_call(Wire::Responses, body, "p3").unwrap();
+    assert!(answer.contains("at most one may be"), "{answer}");
 }

@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ouro_model::{built_in_providers, ProviderInfo};
+use ouro_model::{built_in_providers, ProviderInfo, WireApi};
 use ouro_sandbox::SandboxMode;
+use ouro_tools::EditTool;
 use serde::{Deserialize, Serialize};
 
 /// When the model's actions need a person's yes.
@@ -68,6 +69,15 @@ struct ConfigToml {
     tool_output_max_bytes: Option<usize>,
     /// Default timeout of a `shell` call.
     shell_timeout_ms: Option<u64>,
+    #[serde(default)]
+    tools: ToolsToml,
+}
+
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolsToml {
+    /// How the model edits files; the default depends on the model family.
+    edit: Option<EditTool>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -112,6 +122,7 @@ pub struct Config {
     pub sandbox_workspace_write: SandboxWorkspaceWrite,
     pub tool_output_max_bytes: usize,
     pub shell_timeout: Duration,
+    pub edit_tool: EditTool,
     /// The ouro binary that confines sandboxed commands: the running executable.
     pub sandbox_helper: PathBuf,
 }
@@ -224,7 +235,6 @@ impl Config {
             cwd: cwd.to_path_buf(),
             model,
             provider_id,
-            provider,
             approval_policy: overrides
                 .approval_policy
                 .or(profile.approval_policy)
@@ -236,6 +246,11 @@ impl Config {
                 .or(file.sandbox_mode)
                 .unwrap_or_default(),
             sandbox_workspace_write: file.sandbox_workspace_write,
+            edit_tool: file
+                .tools
+                .edit
+                .unwrap_or_else(|| default_edit_tool(provider.wire_api)),
+            provider,
             tool_output_max_bytes: file.tool_output_max_bytes.unwrap_or(10 * 1024),
             shell_timeout: Duration::from_millis(file.shell_timeout_ms.unwrap_or(120_000)),
             sandbox_helper: std::env::current_exe().map_err(|e| {
@@ -262,6 +277,14 @@ fn default_provider_id() -> Result<String, ConfigError> {
          $OURO_HOME/config.toml"
             .into(),
     ))
+}
+
+/// The edit tool each wire format's model family is trained on. To be settled by
+/// measurement on the evaluation; `tools.edit` overrides it.
+fn default_edit_tool(wire_api: WireApi) -> EditTool {
+    match wire_api {
+        WireApi::Responses | WireApi::Chat | WireApi::Anthropic => EditTool::ApplyPatch,
+    }
 }
 
 fn default_model(provider_id: &str) -> Option<String> {

@@ -16,7 +16,7 @@ use ouro_protocol::{
     ErrorInfo, Event, ModelEvent, Prompt, ResponseItem, Role, ThreadItem, ThreadItemDetails,
     TokenUsage, ToolSpec,
 };
-use ouro_tools::{PreparedCall, ToolContext, ToolResult};
+use ouro_tools::{PreparedCall, ToolContext, ToolRegistry, ToolResult};
 
 use crate::config::{ApprovalPolicy, Config};
 use crate::prompt;
@@ -48,8 +48,12 @@ pub struct Session {
     meta: SessionMeta,
     config: Config,
     client: ModelClient,
+    registry: ToolRegistry,
+    /// The specs of `registry`, computed once: every request sends the same list.
     tools: Vec<ToolSpec>,
     history: Vec<ResponseItem>,
+    /// The turn's plan as front ends see it, once the model has made one.
+    plan_item: Option<ThreadItem>,
     recorder: RolloutRecorder,
     tool_ctx: ToolContext,
     next_item_id: u64,
@@ -114,12 +118,15 @@ impl Session {
             output_cap: config.tool_output_max_bytes,
             default_timeout: config.shell_timeout,
         };
+        let registry = ToolRegistry::new(config.edit_tool);
         Session {
             meta,
             config,
             client,
-            tools: ouro_tools::specs(),
+            tools: registry.specs(),
+            registry,
             history,
+            plan_item: None,
             recorder,
             tool_ctx,
             next_item_id: 0,
@@ -147,7 +154,12 @@ impl Session {
         emit: &mut (dyn FnMut(Event) + Send),
     ) -> Result<TurnOutcome, SessionError> {
         emit(Event::TurnStarted {});
-        match self.turn_loop(input, emit).await {
+        self.plan_item = None;
+        let result = self.turn_loop(input, emit).await;
+        if let Some(plan) = self.plan_item.take() {
+            emit(Event::ItemCompleted { item: plan });
+        }
+        match result {
             Ok(outcome) => {
                 emit(Event::TurnCompleted {
                     usage: outcome.usage,
@@ -199,7 +211,7 @@ impl Session {
                         call_id,
                         name,
                         arguments,
-                    } => calls.push((call_id.clone(), ouro_tools::prepare(name, arguments))),
+                    } => calls.push((call_id.clone(), self.registry.prepare(name, arguments))),
                     _ => {}
                 }
                 self.push(item)?;
@@ -295,15 +307,35 @@ impl Session {
                 });
             let outputs = join_all(runs).await;
             for (((call_id, _), id), result) in batch.iter().zip(started).zip(outputs) {
-                if let Some(details) = result.item.clone() {
-                    emit(Event::ItemCompleted {
+                match result.item.clone() {
+                    Some(details @ ThreadItemDetails::TodoList { .. }) => {
+                        self.show_plan(details, emit)
+                    }
+                    Some(details) => emit(Event::ItemCompleted {
                         item: ThreadItem { id, details },
-                    });
+                    }),
+                    None => {}
                 }
                 results.push((call_id.clone(), result));
             }
         }
         results
+    }
+
+    /// The plan is one item per turn: started by the first `update_plan`, updated by later
+    /// ones, completed with the turn.
+    fn show_plan(&mut self, details: ThreadItemDetails, emit: &mut (dyn FnMut(Event) + Send)) {
+        match &mut self.plan_item {
+            Some(plan) => {
+                plan.details = details;
+                emit(Event::ItemUpdated { item: plan.clone() });
+            }
+            None => {
+                let plan = self.new_item(details);
+                emit(Event::ItemStarted { item: plan.clone() });
+                self.plan_item = Some(plan);
+            }
+        }
     }
 
     /// Whether `call` may run without asking. Nobody can be asked yet, so a call that

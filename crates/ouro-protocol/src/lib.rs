@@ -169,6 +169,12 @@ pub enum ThreadItemDetails {
     TodoList {
         items: Vec<TodoItem>,
     },
+    /// A call of a tool that is neither a command nor a file change (reading, searching).
+    ToolCall {
+        tool: String,
+        arguments: serde_json::Value,
+        status: ToolCallStatus,
+    },
     Error {
         message: String,
     },
@@ -185,6 +191,14 @@ pub enum CommandStatus {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+pub enum ToolCallStatus {
+    InProgress,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PatchStatus {
     Completed,
     Failed,
@@ -194,6 +208,9 @@ pub enum PatchStatus {
 pub struct FileUpdateChange {
     pub path: String,
     pub kind: PatchChangeKind,
+    /// The change as a unified diff.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

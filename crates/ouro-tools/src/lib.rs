@@ -1,25 +1,42 @@
 //! The tools ouro's model acts through.
 //!
-//! A model's function call becomes a [`PreparedCall`] in two steps so that the core can do
-//! its part in between: [`prepare`] parses and checks the arguments (a bad call becomes an
-//! error message for the model, never a failed turn) and tells whether the call only reads,
-//! which decides whether it may run beside others; [`PreparedCall::execute`] then does the
-//! work. Front-end items are derived from the same prepared call, so what a user sees is
-//! exactly what ran.
+//! Every tool implements [`ToolHandler`]; a [`ToolRegistry`] holds a session's tools in a
+//! fixed order. A model's function call becomes a [`PreparedCall`] in two steps so that the
+//! core can do its part in between: [`ToolRegistry::prepare`] parses and checks the
+//! arguments (a bad call becomes an error message for the model, never a failed turn) and
+//! tells whether the call only reads, which decides whether it may run beside others and
+//! whether it needs approval; [`PreparedCall::execute`] then does the work. Front-end items
+//! are derived from the same prepared call, so what a user sees is exactly what ran.
 
 pub mod apply_patch;
+mod edit_tools;
+mod handler;
+mod plan;
 mod read_only;
 mod shell;
-mod spec;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ouro_protocol::{CommandStatus, FileUpdateChange, PatchStatus, ThreadItemDetails, ToolSpec};
+use serde::{Deserialize, Serialize};
+
+pub use handler::{
+    parse_arguments, spec_for, BoxFuture, Invocation, PreparedCall, ToolHandler, ToolRegistry,
+    ToolResult,
+};
 pub use ouro_sandbox::SandboxMode;
 pub use read_only::is_known_read_only;
 pub use shell::ShellArgs;
+
+/// How the model edits files. Model families are trained on different formats, so this is
+/// chosen per family (and measured, not guessed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EditTool {
+    /// `apply_patch` with the Codex patch format (OpenAI's coding models).
+    ApplyPatch,
+}
 
 /// What every tool needs to know about where and how it runs.
 #[derive(Debug, Clone)]
@@ -61,174 +78,5 @@ impl ToolContext {
             writable_roots: self.writable_roots(),
             network_access: self.network_access,
         }
-    }
-}
-
-/// The tools offered to the model, always in this order (the prompt is append-only, so the
-/// list must never change within a session).
-pub fn specs() -> Vec<ToolSpec> {
-    vec![spec::shell(), spec::apply_patch()]
-}
-
-/// A function call that has been parsed and checked, ready to run.
-#[derive(Debug, Clone)]
-pub enum PreparedCall {
-    Shell(ShellArgs),
-    ApplyPatch {
-        patch: String,
-        /// Where the patch's paths start, relative to the workspace (from a shell `cd`).
-        workdir: Option<PathBuf>,
-    },
-    /// The call cannot run; the message goes back to the model.
-    Invalid {
-        message: String,
-    },
-}
-
-/// What a finished call produced.
-#[derive(Debug, Clone)]
-pub struct ToolResult {
-    /// The text the model reads.
-    pub output: String,
-    pub success: bool,
-    /// The completed item front ends show, if the call has one.
-    pub item: Option<ThreadItemDetails>,
-}
-
-/// Parses a model's function call.
-pub fn prepare(name: &str, arguments: &str) -> PreparedCall {
-    match name {
-        "shell" => match shell::parse_args(arguments) {
-            Ok(args) => match apply_patch::parse_shell_apply_patch(&args.command) {
-                // `apply_patch <<'EOF' … EOF` through the shell goes through the same engine.
-                Some(intercepted) => {
-                    let dirs = [args.workdir, intercepted.workdir];
-                    PreparedCall::ApplyPatch {
-                        patch: intercepted.patch,
-                        workdir: dirs
-                            .into_iter()
-                            .flatten()
-                            .map(PathBuf::from)
-                            .reduce(|a, b| a.join(b)),
-                    }
-                }
-                None => PreparedCall::Shell(args),
-            },
-            Err(message) => PreparedCall::Invalid { message },
-        },
-        "apply_patch" => match spec::parse_apply_patch_args(arguments) {
-            Ok(patch) => PreparedCall::ApplyPatch {
-                patch,
-                workdir: None,
-            },
-            Err(message) => PreparedCall::Invalid { message },
-        },
-        other => PreparedCall::Invalid {
-            message: format!(
-                "unknown tool `{other}`; the available tools are: {}",
-                specs()
-                    .iter()
-                    .map(|s| s.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        },
-    }
-}
-
-impl PreparedCall {
-    /// True when running the call cannot change anything, so it may run concurrently with
-    /// other read-only calls.
-    pub fn is_read_only(&self) -> bool {
-        match self {
-            PreparedCall::Shell(args) => is_known_read_only(&args.command),
-            PreparedCall::ApplyPatch { .. } => false,
-            PreparedCall::Invalid { .. } => true,
-        }
-    }
-
-    /// The in-progress item front ends show while the call runs.
-    pub fn started_item(&self) -> Option<ThreadItemDetails> {
-        match self {
-            PreparedCall::Shell(args) => Some(ThreadItemDetails::CommandExecution {
-                command: shell::display_command(&args.command),
-                aggregated_output: String::new(),
-                exit_code: None,
-                status: CommandStatus::InProgress,
-            }),
-            PreparedCall::ApplyPatch { .. } | PreparedCall::Invalid { .. } => None,
-        }
-    }
-
-    /// The item for a call that was not run because it was declined.
-    pub fn declined(&self, reason: &str) -> ToolResult {
-        let item = match self {
-            PreparedCall::Shell(args) => Some(ThreadItemDetails::CommandExecution {
-                command: shell::display_command(&args.command),
-                aggregated_output: reason.to_string(),
-                exit_code: None,
-                status: CommandStatus::Declined,
-            }),
-            PreparedCall::ApplyPatch { .. } => Some(ThreadItemDetails::FileChange {
-                changes: Vec::new(),
-                status: PatchStatus::Failed,
-            }),
-            PreparedCall::Invalid { .. } => None,
-        };
-        ToolResult {
-            output: reason.to_string(),
-            success: false,
-            item,
-        }
-    }
-
-    pub async fn execute(&self, ctx: &ToolContext) -> ToolResult {
-        match self {
-            PreparedCall::Shell(args) => shell::run(args, ctx).await,
-            PreparedCall::ApplyPatch { patch, workdir } => {
-                let cwd = workdir
-                    .as_ref()
-                    .map_or(ctx.cwd.clone(), |dir| ctx.cwd.join(dir));
-                run_apply_patch(patch, &cwd, ctx)
-            }
-            PreparedCall::Invalid { message } => ToolResult {
-                output: message.clone(),
-                success: false,
-                item: None,
-            },
-        }
-    }
-}
-
-fn run_apply_patch(patch: &str, cwd: &std::path::Path, ctx: &ToolContext) -> ToolResult {
-    match apply_patch::apply_patch(patch, cwd, &ctx.writable_roots()) {
-        Ok(outcome) => ToolResult {
-            output: outcome.summary(),
-            success: true,
-            item: Some(ThreadItemDetails::FileChange {
-                changes: outcome
-                    .changes
-                    .iter()
-                    .map(|change| FileUpdateChange {
-                        path: change
-                            .move_to
-                            .as_ref()
-                            .unwrap_or(&change.path)
-                            .display()
-                            .to_string(),
-                        kind: change.kind,
-                    })
-                    .collect(),
-                status: PatchStatus::Completed,
-            }),
-        },
-        Err(err) => ToolResult {
-            output: format!("apply_patch failed: {err}"),
-            success: false,
-            item: Some(ThreadItemDetails::FileChange {
-                changes: Vec::new(),
-                status: PatchStatus::Failed,
-            }),
-        },
     }
 }

@@ -1,25 +1,107 @@
 //! The `shell` tool: one command, as an argv array, run through the sandbox runner.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ouro_protocol::{CommandStatus, ThreadItemDetails};
+use ouro_protocol::{CommandStatus, ThreadItemDetails, ToolSpec};
 use ouro_sandbox::ExecRequest;
+use schemars::JsonSchema;
 use serde::Deserialize;
 
-use crate::{ToolContext, ToolResult};
+use crate::edit_tools::FileEdit;
+use crate::{
+    apply_patch, is_known_read_only, parse_arguments, spec_for, BoxFuture, Invocation, ToolContext,
+    ToolHandler, ToolResult,
+};
+
+const DESCRIPTION: &str = "Runs a command in the workspace and returns its exit code and \
+    output (stdout and stderr interleaved; long output keeps its head and tail). Use \
+    [\"bash\", \"-lc\", \"...\"] for pipes, redirections and globbing. Stdin is closed.";
 
 /// Arguments of the `shell` tool.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShellArgs {
-    /// The program and its arguments; a plain string is run with `bash -lc`.
+    /// The program and its arguments, e.g. ["cargo", "test"].
     #[serde(deserialize_with = "argv_or_script")]
     pub command: Vec<String>,
+    /// Directory to run in, relative to the workspace root. Defaults to the root.
     #[serde(default)]
     pub workdir: Option<String>,
+    /// Kill the command, and everything it started, after this many milliseconds.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+}
+
+pub(crate) struct ShellTool;
+
+impl ToolHandler for ShellTool {
+    fn spec(&self) -> ToolSpec {
+        spec_for::<ShellArgs>("shell", DESCRIPTION)
+    }
+
+    fn prepare(&self, arguments: &str) -> Result<Box<dyn Invocation>, String> {
+        let args = parse_args(arguments)?;
+        // `apply_patch <<'EOF' … EOF` through the shell goes through the patch engine, with
+        // its checks and its events.
+        if let Some(intercepted) = apply_patch::parse_shell_apply_patch(&args.command) {
+            let workdir = [args.workdir, intercepted.workdir]
+                .into_iter()
+                .flatten()
+                .map(PathBuf::from)
+                .reduce(|a, b| a.join(b));
+            return Ok(Box::new(FileEdit::Patch {
+                patch: intercepted.patch,
+                workdir,
+            }));
+        }
+        Ok(Box::new(ShellCall(args)))
+    }
+}
+
+#[derive(Debug)]
+struct ShellCall(ShellArgs);
+
+impl Invocation for ShellCall {
+    fn is_read_only(&self) -> bool {
+        is_known_read_only(&self.0.command)
+    }
+
+    fn started_item(&self) -> Option<ThreadItemDetails> {
+        Some(command_item(
+            &self.0.command,
+            String::new(),
+            None,
+            CommandStatus::InProgress,
+        ))
+    }
+
+    fn declined_item(&self, reason: &str) -> Option<ThreadItemDetails> {
+        Some(command_item(
+            &self.0.command,
+            reason.to_string(),
+            None,
+            CommandStatus::Declined,
+        ))
+    }
+
+    fn execute<'a>(&'a self, ctx: &'a ToolContext) -> BoxFuture<'a, ToolResult> {
+        Box::pin(run(&self.0, ctx))
+    }
+}
+
+fn command_item(
+    argv: &[String],
+    aggregated_output: String,
+    exit_code: Option<i32>,
+    status: CommandStatus,
+) -> ThreadItemDetails {
+    ThreadItemDetails::CommandExecution {
+        command: display_command(argv),
+        aggregated_output,
+        exit_code,
+        status,
+    }
 }
 
 /// Small models often send `"command": "ls -la"`; run such a string through bash rather than
@@ -37,13 +119,12 @@ fn argv_or_script<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>,
     }
 }
 
-pub(crate) fn parse_args(arguments: &str) -> Result<ShellArgs, String> {
-    let args: ShellArgs = serde_json::from_str(arguments).map_err(|e| {
-        format!(
-            "invalid arguments for `shell`: {e}. Expected JSON like \
-             {{\"command\": [\"bash\", \"-lc\", \"ls -la\"], \"workdir\": \"optional/dir\", \"timeout_ms\": 60000}}"
-        )
-    })?;
+fn parse_args(arguments: &str) -> Result<ShellArgs, String> {
+    let args: ShellArgs = parse_arguments(
+        "shell",
+        arguments,
+        r#"{"command": ["bash", "-lc", "ls -la"], "workdir": "optional/dir", "timeout_ms": 60000}"#,
+    )?;
     if args.command.first().is_none_or(|p| p.trim().is_empty()) {
         return Err(
             "invalid arguments for `shell`: `command` is empty; give the program and its arguments, e.g. [\"ls\", \"-la\"]"
@@ -54,7 +135,7 @@ pub(crate) fn parse_args(arguments: &str) -> Result<ShellArgs, String> {
 }
 
 /// The command as a person would type it, for display.
-pub(crate) fn display_command(argv: &[String]) -> String {
+fn display_command(argv: &[String]) -> String {
     argv.iter()
         .map(|arg| quote(arg))
         .collect::<Vec<_>>()
@@ -73,7 +154,7 @@ fn quote(arg: &str) -> String {
     }
 }
 
-pub(crate) async fn run(args: &ShellArgs, ctx: &ToolContext) -> ToolResult {
+async fn run(args: &ShellArgs, ctx: &ToolContext) -> ToolResult {
     let cwd = match &args.workdir {
         Some(dir) => ctx.cwd.join(Path::new(dir)),
         None => ctx.cwd.clone(),
@@ -91,7 +172,6 @@ pub(crate) async fn run(args: &ShellArgs, ctx: &ToolContext) -> ToolResult {
         policy: ctx.sandbox_policy(),
         helper: ctx.sandbox_helper.clone(),
     };
-    let command = display_command(&args.command);
     match ouro_sandbox::run(&request).await {
         Ok(out) => {
             let success = out.exit_code == Some(0);
@@ -110,30 +190,31 @@ pub(crate) async fn run(args: &ShellArgs, ctx: &ToolContext) -> ToolResult {
                 out.duration.as_secs_f64(),
                 out.output
             ));
+            let status = if success {
+                CommandStatus::Completed
+            } else {
+                CommandStatus::Failed
+            };
             ToolResult {
                 output: text,
                 success,
-                item: Some(ThreadItemDetails::CommandExecution {
-                    command,
-                    aggregated_output: out.output,
-                    exit_code: out.exit_code,
-                    status: if success {
-                        CommandStatus::Completed
-                    } else {
-                        CommandStatus::Failed
-                    },
-                }),
+                item: Some(command_item(
+                    &args.command,
+                    out.output,
+                    out.exit_code,
+                    status,
+                )),
             }
         }
         Err(err) => ToolResult {
             output: format!("Command could not run: {err}"),
             success: false,
-            item: Some(ThreadItemDetails::CommandExecution {
-                command,
-                aggregated_output: err.to_string(),
-                exit_code: None,
-                status: CommandStatus::Failed,
-            }),
+            item: Some(command_item(
+                &args.command,
+                err.to_string(),
+                None,
+                CommandStatus::Failed,
+            )),
         },
     }
 }
@@ -160,6 +241,28 @@ mod tests {
         assert!(err.contains("empty"), "{err}");
         let err = parse_args("not json").unwrap_err();
         assert!(err.contains("invalid arguments for `shell`"), "{err}");
+    }
+
+    #[test]
+    fn schema_comes_from_the_argument_type() {
+        let spec = ShellTool.spec();
+        assert_eq!(spec.name, "shell");
+        assert_eq!(spec.parameters["required"], serde_json::json!(["command"]));
+        assert_eq!(spec.parameters["additionalProperties"], false);
+        assert_eq!(spec.parameters["properties"]["command"]["type"], "array");
+        assert!(spec.parameters["properties"]["timeout_ms"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("milliseconds"));
+    }
+
+    #[test]
+    fn heredoc_patches_are_intercepted() {
+        let call = ShellTool
+            .prepare(&serde_json::json!({"command": ["bash", "-lc", "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\nEOF\n"]}).to_string())
+            .unwrap();
+        assert!(format!("{call:?}").starts_with("Patch"), "{call:?}");
+        assert!(!call.is_read_only());
     }
 
     #[test]

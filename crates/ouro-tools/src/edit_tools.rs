@@ -1,0 +1,130 @@
+//! The file-editing tools. All of them go through the apply_patch engine, so they share its
+//! guarantees: writable-roots checks, all-or-nothing atomic writes, kept permissions and
+//! line endings, and errors written for the model.
+
+use std::path::{Path, PathBuf};
+
+use ouro_protocol::{FileUpdateChange, PatchStatus, ThreadItemDetails};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::apply_patch::{self, ApplyOutcome, PatchError};
+use crate::{
+    parse_arguments, spec_for, BoxFuture, Invocation, ToolContext, ToolHandler, ToolResult,
+};
+
+const PATCH_DESCRIPTION: &str = r#"Edits files with a patch. The whole patch applies or nothing does.
+Format:
+*** Begin Patch
+*** Add File: path/to/new.txt
++each line of the new file, prefixed with +
+*** Update File: path/to/existing.rs
+*** Move to: path/to/renamed.rs   (optional)
+@@ fn name_of_enclosing_function   (optional anchor)
+ unchanged context line (prefix: one space)
+-line to remove
++line to add
+*** Delete File: path/to/obsolete.txt
+*** End Patch
+Give about three lines of context around each change; paths are relative to the workspace root."#;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct ApplyPatchArgs {
+    /// The entire patch, from *** Begin Patch to *** End Patch.
+    input: String,
+}
+
+pub(crate) struct ApplyPatchTool;
+
+impl ToolHandler for ApplyPatchTool {
+    fn spec(&self) -> ouro_protocol::ToolSpec {
+        spec_for::<ApplyPatchArgs>("apply_patch", PATCH_DESCRIPTION)
+    }
+
+    fn prepare(&self, arguments: &str) -> Result<Box<dyn Invocation>, String> {
+        let args: ApplyPatchArgs = parse_arguments(
+            "apply_patch",
+            arguments,
+            r#"{"input": "*** Begin Patch\n*** Add File: a.txt\n+hello\n*** End Patch"}"#,
+        )?;
+        Ok(Box::new(FileEdit::Patch {
+            patch: args.input,
+            workdir: None,
+        }))
+    }
+}
+
+/// One checked file edit, of any of the editing tools.
+#[derive(Debug)]
+pub(crate) enum FileEdit {
+    Patch {
+        patch: String,
+        /// Where the patch's paths start, relative to the workspace (from a shell `cd`).
+        workdir: Option<PathBuf>,
+    },
+}
+
+impl FileEdit {
+    fn apply(&self, ctx: &ToolContext) -> Result<ApplyOutcome, PatchError> {
+        let roots = ctx.writable_roots();
+        match self {
+            FileEdit::Patch { patch, workdir } => {
+                let cwd = workdir
+                    .as_deref()
+                    .map_or(ctx.cwd.clone(), |dir| ctx.cwd.join(dir));
+                apply_patch::apply_patch(patch, &cwd, &roots)
+            }
+        }
+    }
+}
+
+impl Invocation for FileEdit {
+    fn is_read_only(&self) -> bool {
+        false
+    }
+
+    fn declined_item(&self, _reason: &str) -> Option<ThreadItemDetails> {
+        Some(ThreadItemDetails::FileChange {
+            changes: Vec::new(),
+            status: PatchStatus::Failed,
+        })
+    }
+
+    fn execute<'a>(&'a self, ctx: &'a ToolContext) -> BoxFuture<'a, ToolResult> {
+        Box::pin(async move { outcome_result(self.apply(ctx), &ctx.cwd) })
+    }
+}
+
+/// The model's view and the front ends' view of an edit's outcome.
+fn outcome_result(outcome: Result<ApplyOutcome, PatchError>, cwd: &Path) -> ToolResult {
+    match outcome {
+        Ok(outcome) => ToolResult {
+            output: outcome.summary(),
+            success: true,
+            item: Some(ThreadItemDetails::FileChange {
+                changes: outcome
+                    .changes
+                    .iter()
+                    .map(|change| {
+                        let path = change.move_to.as_ref().unwrap_or(&change.path);
+                        FileUpdateChange {
+                            path: path.strip_prefix(cwd).unwrap_or(path).display().to_string(),
+                            kind: change.kind,
+                            diff: Some(change.unified_diff.clone()),
+                        }
+                    })
+                    .collect(),
+                status: PatchStatus::Completed,
+            }),
+        },
+        Err(err) => ToolResult {
+            output: format!("apply_patch failed: {err}"),
+            success: false,
+            item: Some(ThreadItemDetails::FileChange {
+                changes: Vec::new(),
+                status: PatchStatus::Failed,
+            }),
+        },
+    }
+}
