@@ -161,20 +161,7 @@ fn sandbox_main(args: &ConfigArgs, command: &[String]) -> u8 {
             return exit::USAGE;
         }
     };
-    let mut roots = vec![config.cwd.clone()];
-    roots.extend(
-        config
-            .sandbox_workspace_write
-            .writable_roots
-            .iter()
-            .cloned(),
-    );
-    roots.push(std::env::temp_dir());
-    let policy = ouro_sandbox::SandboxPolicy {
-        mode: config.sandbox_mode,
-        writable_roots: roots,
-        network_access: config.sandbox_workspace_write.network_access,
-    };
+    let policy = config.sandbox_policy();
     let argv = policy.wrap(&config.sandbox_helper, command);
     match std::process::Command::new(&argv[0])
         .args(&argv[1..])

@@ -22,20 +22,27 @@ fn wait_for(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
-fn process_alive(pid: &str) -> bool {
-    Command::new("kill")
-        .args(["-0", pid])
-        .stderr(Stdio::null())
+/// Whether a process whose command line contains `marker` is running. (The command runs
+/// in its own PID namespace, so its own idea of its PID means nothing out here.)
+fn running(marker: &str) -> bool {
+    Command::new("pgrep")
+        .args(["-f", marker])
+        .stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
 }
 
-fn slow_command_replies() -> Vec<Reply> {
+/// A `sleep` whose command line is unique to this test run.
+fn unique_sleep(test: u32) -> String {
+    format!("sleep 600.{}{test}", std::process::id())
+}
+
+fn slow_command_replies(sleep: &str) -> Vec<Reply> {
     vec![
         Reply::call(
             "slow",
             "shell",
-            json!({"command": ["bash", "-lc", "echo $$ > shell.pid; sleep 60"]}),
+            json!({"command": ["bash", "-lc", format!("echo started > shell.started; {sleep}")]}),
         ),
         Reply::text("resumed fine"),
     ]
@@ -50,22 +57,15 @@ fn function_output(body: &Value, call_id: &str) -> Option<String> {
 
 #[test]
 fn ctrl_c_kills_the_command_records_the_interruption_and_exits_130() {
-    let env = TestEnv::new(Wire::Responses, &slow_command_replies());
+    let sleep = unique_sleep(1);
+    let env = TestEnv::new(Wire::Responses, &slow_command_replies(&sleep));
     let child = env
         .command(&["exec", "run something slow"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid_file = env.path("shell.pid");
-    wait_for("the command to start", || {
-        std::fs::read_to_string(&pid_file).is_ok_and(|s| !s.trim().is_empty())
-    });
-    let shell_pid = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .to_string();
-    assert!(process_alive(&shell_pid));
+    wait_for("the command to start", || running(&sleep));
 
     let started = Instant::now();
     let status = Command::new("kill")
@@ -81,9 +81,7 @@ fn ctrl_c_kills_the_command_records_the_interruption_and_exits_130() {
         "{}",
         stderr(&output)
     );
-    wait_for("the command's process to die", || {
-        !process_alive(&shell_pid)
-    });
+    wait_for("the command's process to die", || !running(&sleep));
 
     let record = std::fs::read_to_string(&env.sessions()[0]).unwrap();
     assert!(record.contains("\"turn_aborted\""), "{record}");
@@ -99,25 +97,19 @@ fn ctrl_c_kills_the_command_records_the_interruption_and_exits_130() {
 
 #[test]
 fn kill_9_mid_turn_leaves_a_resumable_session() {
-    let env = TestEnv::new(Wire::Responses, &slow_command_replies());
+    let sleep = unique_sleep(2);
+    let env = TestEnv::new(Wire::Responses, &slow_command_replies(&sleep));
     let mut child = env
         .command(&["exec", "run something slow"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let pid_file = env.path("shell.pid");
-    wait_for("the command to start", || {
-        std::fs::read_to_string(&pid_file).is_ok_and(|s| !s.trim().is_empty())
-    });
+    wait_for("the command to start", || running(&sleep));
     child.kill().unwrap(); // SIGKILL: no handler runs
     child.wait().unwrap();
-    let shell_pid = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .to_string();
-    // The orphaned command is not ouro's to clean up after a SIGKILL; end it here.
-    let _ = Command::new("kill").args(["-9", &shell_pid]).status();
+    // The sandbox dies with ouro: nothing the command started outlives it.
+    wait_for("the orphaned command to die", || !running(&sleep));
 
     // Simulate the crash landing mid-write, too.
     let session = env.sessions()[0].clone();

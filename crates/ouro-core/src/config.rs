@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ouro_model::{built_in_providers, ProviderInfo, WireApi};
-use ouro_sandbox::SandboxMode;
+use ouro_sandbox::{sensitive_paths, Limits, SandboxMode, SandboxPolicy};
 use ouro_tools::EditTool;
 use serde::{Deserialize, Serialize};
 
@@ -65,6 +65,8 @@ struct ConfigToml {
     profiles: BTreeMap<String, ProfileToml>,
     #[serde(default)]
     sandbox_workspace_write: SandboxWorkspaceWrite,
+    #[serde(default)]
+    sandbox_limits: SandboxLimits,
     /// Bytes of each command's output sent to the model.
     tool_output_max_bytes: Option<usize>,
     /// Default timeout of a `shell` call.
@@ -96,6 +98,19 @@ pub struct SandboxWorkspaceWrite {
     pub writable_roots: Vec<PathBuf>,
     #[serde(default)]
     pub network_access: bool,
+    /// Let commands write into the workspace's `.git` (read-only by default).
+    #[serde(default)]
+    pub git_writable: bool,
+}
+
+/// `[sandbox_limits]`: rlimits of sandboxed commands; unset keys keep ouro's defaults.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxLimits {
+    pub memory_bytes: Option<u64>,
+    pub file_size_bytes: Option<u64>,
+    pub processes: Option<u64>,
+    pub cpu_seconds: Option<u64>,
 }
 
 /// What the command line adds on top of the file.
@@ -120,6 +135,7 @@ pub struct Config {
     pub approval_policy: ApprovalPolicy,
     pub sandbox_mode: SandboxMode,
     pub sandbox_workspace_write: SandboxWorkspaceWrite,
+    pub sandbox_limits: SandboxLimits,
     pub tool_output_max_bytes: usize,
     pub shell_timeout: Duration,
     pub edit_tool: EditTool,
@@ -246,6 +262,7 @@ impl Config {
                 .or(file.sandbox_mode)
                 .unwrap_or_default(),
             sandbox_workspace_write: file.sandbox_workspace_write,
+            sandbox_limits: file.sandbox_limits,
             edit_tool: file
                 .tools
                 .edit
@@ -257,6 +274,37 @@ impl Config {
                 ConfigError::Invalid(format!("cannot locate the ouro executable: {e}"))
             })?,
         })
+    }
+}
+
+impl Config {
+    /// The kernel policy for commands: the workspace, extra roots and the temp dir writable
+    /// (in `workspace-write`), `.git` protected, credentials and `$OURO_HOME` hidden.
+    pub fn sandbox_policy(&self) -> SandboxPolicy {
+        let settings = &self.sandbox_workspace_write;
+        let mut roots = vec![self.cwd.clone()];
+        roots.extend(settings.writable_roots.iter().cloned());
+        roots.push(std::env::temp_dir());
+        let mut hidden = std::env::var_os("HOME")
+            .map(|home| sensitive_paths(Path::new(&home)))
+            .unwrap_or_default();
+        hidden.push(self.ouro_home.clone());
+        let mut policy = SandboxPolicy::new(
+            self.sandbox_mode,
+            roots,
+            settings.network_access,
+            settings.git_writable,
+            hidden,
+        );
+        let limits = &self.sandbox_limits;
+        let defaults = policy.limits;
+        policy.limits = Limits {
+            memory_bytes: limits.memory_bytes.or(defaults.memory_bytes),
+            file_size_bytes: limits.file_size_bytes.or(defaults.file_size_bytes),
+            processes: limits.processes.or(defaults.processes),
+            cpu_seconds: limits.cpu_seconds.or(defaults.cpu_seconds),
+        };
+        policy
     }
 }
 

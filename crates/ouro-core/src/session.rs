@@ -110,9 +110,7 @@ impl Session {
     ) -> Session {
         let tool_ctx = ToolContext {
             cwd: config.cwd.clone(),
-            sandbox: config.sandbox_mode,
-            writable_roots: config.sandbox_workspace_write.writable_roots.clone(),
-            network_access: config.sandbox_workspace_write.network_access,
+            sandbox_policy: config.sandbox_policy(),
             sandbox_helper: config.sandbox_helper.clone(),
             env: command_environment(&config),
             output_cap: config.tool_output_max_bytes,

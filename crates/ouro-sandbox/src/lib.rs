@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
 pub use capture::HeadTailBuffer;
-pub use confine::{helper_main, SandboxPolicy, HELPER_SUBCOMMAND};
+pub use confine::{helper_main, sensitive_paths, Limits, SandboxPolicy, HELPER_SUBCOMMAND};
 pub use mode::SandboxMode;
 
 /// What to run and how.
@@ -200,11 +200,13 @@ mod tests {
             env: std::env::vars_os().collect(),
             timeout: Duration::from_millis(timeout_ms),
             output_cap: 10 * 1024,
-            policy: SandboxPolicy {
-                mode: SandboxMode::DangerFullAccess,
-                writable_roots: Vec::new(),
-                network_access: true,
-            },
+            policy: SandboxPolicy::new(
+                SandboxMode::DangerFullAccess,
+                Vec::new(),
+                true,
+                false,
+                Vec::new(),
+            ),
             helper: PathBuf::from("unused"),
         }
     }

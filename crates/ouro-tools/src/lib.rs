@@ -25,7 +25,7 @@ pub use handler::{
     parse_arguments, spec_for, BoxFuture, Invocation, PreparedCall, ToolHandler, ToolRegistry,
     ToolResult,
 };
-pub use ouro_sandbox::SandboxMode;
+pub use ouro_sandbox::{SandboxMode, SandboxPolicy};
 pub use read_only::is_known_read_only;
 pub use shell::ShellArgs;
 
@@ -42,11 +42,8 @@ pub enum EditTool {
 #[derive(Debug, Clone)]
 pub struct ToolContext {
     pub cwd: PathBuf,
-    pub sandbox: SandboxMode,
-    /// Extra directories writable in `workspace-write` mode, besides `cwd`.
-    pub writable_roots: Vec<PathBuf>,
-    /// Whether sandboxed commands may use the network.
-    pub network_access: bool,
+    /// The kernel policy commands run under; file edits honour its writable roots too.
+    pub sandbox_policy: SandboxPolicy,
     /// The ouro binary, which confines sandboxed commands (see `ouro_sandbox::helper_main`).
     pub sandbox_helper: PathBuf,
     /// The environment commands run with.
@@ -59,24 +56,10 @@ pub struct ToolContext {
 impl ToolContext {
     /// Where files may be written in the current sandbox mode.
     pub fn writable_roots(&self) -> Vec<PathBuf> {
-        match self.sandbox {
+        match self.sandbox_policy.mode {
             SandboxMode::ReadOnly => Vec::new(),
-            SandboxMode::WorkspaceWrite => {
-                let mut roots = vec![self.cwd.clone()];
-                roots.extend(self.writable_roots.iter().cloned());
-                roots.push(std::env::temp_dir());
-                roots
-            }
+            SandboxMode::WorkspaceWrite => self.sandbox_policy.writable_roots.clone(),
             SandboxMode::DangerFullAccess => vec![PathBuf::from("/")],
-        }
-    }
-
-    /// The kernel policy commands run under.
-    pub fn sandbox_policy(&self) -> ouro_sandbox::SandboxPolicy {
-        ouro_sandbox::SandboxPolicy {
-            mode: self.sandbox,
-            writable_roots: self.writable_roots(),
-            network_access: self.network_access,
         }
     }
 }

@@ -169,7 +169,7 @@ async fn run(args: &ShellArgs, ctx: &ToolContext) -> ToolResult {
         env: ctx.env.clone(),
         timeout,
         output_cap: ctx.output_cap,
-        policy: ctx.sandbox_policy(),
+        policy: ctx.sandbox_policy.clone(),
         helper: ctx.sandbox_helper.clone(),
     };
     match ouro_sandbox::run(&request).await {
