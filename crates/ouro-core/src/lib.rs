@@ -8,6 +8,7 @@ mod prompt;
 pub mod rollout;
 mod session;
 
-pub use config::{ApprovalPolicy, Config, ConfigError, Overrides};
+pub use config::{Config, ConfigError, Overrides};
 pub use ouro_sandbox::SandboxMode;
+pub use ouro_tools::ApprovalPolicy;
 pub use session::{Session, SessionError, TurnOutcome};

@@ -18,9 +18,10 @@ use ouro_protocol::{
 };
 use ouro_tools::{PreparedCall, ToolContext, ToolRegistry, ToolResult};
 
-use crate::config::{ApprovalPolicy, Config};
+use crate::config::Config;
 use crate::prompt;
 use crate::rollout::{self, Record, RolloutError, RolloutRecorder, SessionMeta};
+use ouro_tools::ApprovalPolicy;
 
 const DECLINED_NEEDS_APPROVAL: &str = "Not run: approval_policy is `untrusted` and this action is not known to be \
                          read-only, and nobody can approve it in this session. Use read-only \

@@ -9,6 +9,7 @@
 //! are derived from the same prepared call, so what a user sees is exactly what ran.
 
 pub mod apply_patch;
+mod approval;
 mod edit_tools;
 mod handler;
 mod plan;
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use approval::ApprovalPolicy;
 pub use handler::{
     parse_arguments, spec_for, BoxFuture, Invocation, PreparedCall, ToolHandler, ToolRegistry,
     ToolResult,
