@@ -14,6 +14,8 @@ use ouro_sandbox::{sensitive_paths, Limits, SandboxMode, SandboxPolicy};
 use ouro_tools::{ApprovalPolicy, EditTool};
 use serde::Deserialize;
 
+use crate::environment::ShellEnvironmentPolicy;
+
 /// The file's shape. Unknown keys are errors, so a typo never silently does nothing.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +39,8 @@ struct ConfigToml {
     shell_timeout_ms: Option<u64>,
     #[serde(default)]
     tools: ToolsToml,
+    #[serde(default)]
+    shell_environment_policy: ShellEnvironmentPolicy,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -103,6 +107,7 @@ pub struct Config {
     pub tool_output_max_bytes: usize,
     pub shell_timeout: Duration,
     pub edit_tool: EditTool,
+    pub shell_environment_policy: ShellEnvironmentPolicy,
     /// The ouro binary that confines sandboxed commands: the running executable.
     pub sandbox_helper: PathBuf,
 }
@@ -227,6 +232,7 @@ impl Config {
                 .unwrap_or_default(),
             sandbox_workspace_write: file.sandbox_workspace_write,
             sandbox_limits: file.sandbox_limits,
+            shell_environment_policy: file.shell_environment_policy,
             edit_tool: file
                 .tools
                 .edit

@@ -4,6 +4,7 @@
 //! hand it user input and render the [`ouro_protocol::Event`]s it emits.
 
 pub mod config;
+pub mod environment;
 mod prompt;
 pub mod rollout;
 mod session;

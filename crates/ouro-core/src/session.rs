@@ -6,7 +6,6 @@
 //! new items, and every item is in the rollout before the next request is sent.
 
 use std::collections::HashSet;
-use std::ffi::OsString;
 use std::path::Path;
 
 use chrono::Utc;
@@ -113,7 +112,9 @@ impl Session {
             cwd: config.cwd.clone(),
             sandbox_policy: config.sandbox_policy(),
             sandbox_helper: config.sandbox_helper.clone(),
-            env: command_environment(&config),
+            env: config
+                .shell_environment_policy
+                .apply(std::env::vars_os(), config.sandbox_mode.as_str()),
             output_cap: config.tool_output_max_bytes,
             default_timeout: config.shell_timeout,
         };
@@ -402,18 +403,4 @@ impl Session {
             details,
         }
     }
-}
-
-/// The environment commands run with: ouro's own, minus anything that looks like a secret,
-/// plus `OURO_SANDBOX` so scripts can tell they run under ouro.
-fn command_environment(config: &Config) -> Vec<(OsString, OsString)> {
-    const SECRET_MARKERS: [&str; 4] = ["KEY", "SECRET", "TOKEN", "PASSWORD"];
-    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(name, _)| {
-            let upper = name.to_string_lossy().to_ascii_uppercase();
-            !SECRET_MARKERS.iter().any(|marker| upper.contains(marker))
-        })
-        .collect();
-    env.push(("OURO_SANDBOX".into(), config.sandbox_mode.as_str().into()));
-    env
 }
