@@ -277,6 +277,10 @@ impl Printer {
             ),
             Event::TurnFailed { error } => eprintln!("ERROR: {}", error.message),
             Event::Error { message } => eprintln!("{message}"),
+            Event::ApprovalRequested(request) => eprintln!(
+                "approval needed for `{}` ({}); nobody can approve in `ouro exec`: denied",
+                request.command, request.reason
+            ),
             Event::ThreadStarted { .. } | Event::TurnStarted {} => {}
         }
     }

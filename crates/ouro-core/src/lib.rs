@@ -3,12 +3,14 @@
 //! Front ends (`ouro exec`, later the TUI and the web UI) create or resume a [`Session`],
 //! hand it user input and render the [`ouro_protocol::Event`]s it emits.
 
+pub mod approval;
 pub mod config;
 pub mod environment;
 mod prompt;
 pub mod rollout;
 mod session;
 
+pub use approval::Approver;
 pub use config::{Config, ConfigError, Overrides};
 pub use ouro_sandbox::SandboxMode;
 pub use ouro_tools::ApprovalPolicy;

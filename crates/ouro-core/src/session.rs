@@ -12,19 +12,16 @@ use chrono::Utc;
 use futures_util::future::join_all;
 use ouro_model::{ModelClient, ModelError};
 use ouro_protocol::{
-    ErrorInfo, Event, ModelEvent, Prompt, ResponseItem, Role, ThreadItem, ThreadItemDetails,
-    TokenUsage, ToolSpec,
+    ApprovalDecision, ApprovalKind, ApprovalRequest, ErrorInfo, Event, ModelEvent, Prompt,
+    ResponseItem, Role, ThreadItem, ThreadItemDetails, TokenUsage, ToolSpec,
 };
 use ouro_tools::{PreparedCall, ToolContext, ToolRegistry, ToolResult};
 
+use crate::approval::{blocked_by_sandbox, Approver};
 use crate::config::Config;
 use crate::prompt;
 use crate::rollout::{self, Record, RolloutError, RolloutRecorder, SessionMeta};
-use ouro_tools::ApprovalPolicy;
-
-const DECLINED_NEEDS_APPROVAL: &str = "Not run: approval_policy is `untrusted` and this action is not known to be \
-                         read-only, and nobody can approve it in this session. Use read-only \
-                         commands, or tell the user it needs a run with `-a never` or `--full-auto`.";
+use ouro_tools::{ApprovalPolicy, SandboxMode};
 
 /// What a completed turn produced.
 #[derive(Debug, Clone, Default)]
@@ -42,6 +39,15 @@ pub enum SessionError {
     Rollout(#[from] RolloutError),
     #[error("the model stream ended without completing the response")]
     IncompleteResponse,
+    #[error("stopped by the user at an approval request")]
+    Aborted,
+}
+
+/// Whether a call may run, settled before it does.
+enum Gate {
+    Run { sandboxed: bool },
+    Decline(String),
+    Abort,
 }
 
 pub struct Session {
@@ -54,6 +60,10 @@ pub struct Session {
     history: Vec<ResponseItem>,
     /// The turn's plan as front ends see it, once the model has made one.
     plan_item: Option<ThreadItem>,
+    /// Who answers approval requests; nobody in `ouro exec`.
+    approver: Option<Box<dyn Approver>>,
+    /// What a person approved for the rest of the session.
+    session_approvals: HashSet<(ApprovalKind, String)>,
     recorder: RolloutRecorder,
     tool_ctx: ToolContext,
     next_item_id: u64,
@@ -127,10 +137,17 @@ impl Session {
             registry,
             history,
             plan_item: None,
+            approver: None,
+            session_approvals: HashSet::new(),
             recorder,
             tool_ctx,
             next_item_id: 0,
         }
+    }
+
+    /// Lets `approver` answer approval requests; without one they are denied.
+    pub fn set_approver(&mut self, approver: Box<dyn Approver>) {
+        self.approver = Some(approver);
     }
 
     pub fn id(&self) -> &str {
@@ -219,7 +236,7 @@ impl Session {
             if calls.is_empty() {
                 return Ok(outcome);
             }
-            for (call_id, result) in self.run_calls(calls, emit).await {
+            for (call_id, result) in self.run_calls(calls, emit).await? {
                 self.push(ResponseItem::FunctionCallOutput {
                     call_id,
                     output: result.output,
@@ -263,50 +280,65 @@ impl Session {
     }
 
     /// Runs the calls of one response: consecutive read-only calls together, anything that
-    /// writes alone and in order. Results come back in call order.
+    /// writes alone and in order. Each call passes its gate (approval) first. Results come
+    /// back in call order.
     async fn run_calls(
         &mut self,
         calls: Vec<(String, PreparedCall)>,
         emit: &mut (dyn FnMut(Event) + Send),
-    ) -> Vec<(String, ToolResult)> {
+    ) -> Result<Vec<(String, ToolResult)>, SessionError> {
         let mut results = Vec::with_capacity(calls.len());
         let mut rest = calls.as_slice();
         while !rest.is_empty() {
-            let batch_len = if rest[0].1.is_read_only() {
-                rest.iter().take_while(|(_, c)| c.is_read_only()).count()
+            let concurrent =
+                |call: &PreparedCall| call.is_read_only() && call.escalation().is_none();
+            let batch_len = if concurrent(&rest[0].1) {
+                rest.iter().take_while(|(_, c)| concurrent(c)).count()
             } else {
                 1
             };
             let (batch, tail) = rest.split_at(batch_len);
             rest = tail;
 
-            let mut started = Vec::with_capacity(batch.len());
+            let mut gates = Vec::with_capacity(batch.len());
             for (_, call) in batch {
                 let id = self.allocate_item_id();
-                if let Some(details) = call.started_item().filter(|_| self.approved(call)) {
-                    emit(Event::ItemStarted {
-                        item: ThreadItem {
-                            id: id.clone(),
-                            details,
-                        },
-                    });
-                }
-                started.push(id);
-            }
-            let ctx = &self.tool_ctx;
-            let approvals: Vec<bool> = batch.iter().map(|(_, call)| self.approved(call)).collect();
-            let runs = batch
-                .iter()
-                .zip(&approvals)
-                .map(|((_, call), &approved)| async move {
-                    if approved {
-                        call.execute(ctx).await
-                    } else {
-                        call.declined(DECLINED_NEEDS_APPROVAL)
+                let gate = self.gate(call, &id, emit).await;
+                match &gate {
+                    Gate::Abort => return Err(SessionError::Aborted),
+                    Gate::Run { .. } => {
+                        if let Some(details) = call.started_item() {
+                            emit(Event::ItemStarted {
+                                item: ThreadItem {
+                                    id: id.clone(),
+                                    details,
+                                },
+                            });
+                        }
                     }
-                });
+                    Gate::Decline(_) => {}
+                }
+                gates.push((id, gate));
+            }
+            let sandboxed = &self.tool_ctx;
+            let unsandboxed = self.unsandboxed_context();
+            let runs = batch.iter().zip(&gates).map(|((_, call), (_, gate))| {
+                let unsandboxed = &unsandboxed;
+                async move {
+                    match gate {
+                        Gate::Run { sandboxed: true } => call.execute(sandboxed).await,
+                        Gate::Run { sandboxed: false } => call.execute(unsandboxed).await,
+                        Gate::Decline(reason) => call.declined(reason),
+                        Gate::Abort => call.declined("aborted"),
+                    }
+                }
+            });
             let outputs = join_all(runs).await;
-            for (((call_id, _), id), result) in batch.iter().zip(started).zip(outputs) {
+            for (((call_id, call), (id, gate)), mut result) in batch.iter().zip(gates).zip(outputs)
+            {
+                if matches!(gate, Gate::Run { sandboxed: true }) && !result.success {
+                    result = self.retry_unsandboxed(call, &id, result, emit).await?;
+                }
                 match result.item.clone() {
                     Some(details @ ThreadItemDetails::TodoList { .. }) => {
                         self.show_plan(details, emit)
@@ -319,7 +351,120 @@ impl Session {
                 results.push((call_id.clone(), result));
             }
         }
-        results
+        Ok(results)
+    }
+
+    /// Decides whether `call` runs, asking a person where the policy says so.
+    async fn gate(
+        &mut self,
+        call: &PreparedCall,
+        id: &str,
+        emit: &mut (dyn FnMut(Event) + Send),
+    ) -> Gate {
+        // A call that cannot run only produces its error message.
+        let Some((kind, subject)) = call.approval_subject() else {
+            return Gate::Run { sandboxed: true };
+        };
+        let policy = self.config.approval_policy;
+        let unconfined = self.config.sandbox_mode == SandboxMode::DangerFullAccess;
+        if let Some(justification) = call.escalation() {
+            if policy != ApprovalPolicy::OnRequest {
+                return Gate::Decline(format!(
+                    "Not run: with_escalated_permissions needs approval_policy on-request, and it \
+                     is {}. Run the command without it, inside the sandbox.",
+                    policy.as_str()
+                ));
+            }
+            if unconfined {
+                return Gate::Run { sandboxed: true };
+            }
+            let reason = format!("the model asks to run this outside the sandbox: {justification}");
+            return match self.ask(id, kind, subject, reason, emit).await {
+                Ok(()) => Gate::Run { sandboxed: false },
+                Err(gate) => gate,
+            };
+        }
+        if policy != ApprovalPolicy::Untrusted || call.is_read_only() {
+            return Gate::Run { sandboxed: true };
+        }
+        let reason =
+            "approval_policy is untrusted and this is not known to be read-only".to_string();
+        match self.ask(id, kind, subject, reason, emit).await {
+            Ok(()) => Gate::Run { sandboxed: true },
+            Err(gate) => gate,
+        }
+    }
+
+    /// With `on-failure`, a command the sandbox blocked may run again outside it, if a
+    /// person says so. Returns the result to keep.
+    async fn retry_unsandboxed(
+        &mut self,
+        call: &PreparedCall,
+        id: &str,
+        failed: ToolResult,
+        emit: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<ToolResult, SessionError> {
+        let applies = self.config.approval_policy == ApprovalPolicy::OnFailure
+            && self.config.sandbox_mode != SandboxMode::DangerFullAccess
+            && blocked_by_sandbox(&failed.output);
+        let Some((_, subject)) = call.approval_subject().filter(|_| applies) else {
+            return Ok(failed);
+        };
+        let reason = "the sandbox blocked it; run it again without the sandbox?".to_string();
+        match self
+            .ask(id, ApprovalKind::Unsandboxed, subject, reason, emit)
+            .await
+        {
+            Ok(()) => Ok(call.execute(&self.unsandboxed_context()).await),
+            Err(Gate::Decline(why)) => Ok(ToolResult {
+                output: format!(
+                    "{}\n\n[ouro] Running it outside the sandbox was not allowed: {why}",
+                    failed.output
+                ),
+                ..failed
+            }),
+            Err(_) => Err(SessionError::Aborted),
+        }
+    }
+
+    /// Asks the approver, or declines when there is none. `Ok` means approved.
+    async fn ask(
+        &mut self,
+        id: &str,
+        kind: ApprovalKind,
+        subject: String,
+        reason: String,
+        emit: &mut (dyn FnMut(Event) + Send),
+    ) -> Result<(), Gate> {
+        if self.session_approvals.contains(&(kind, subject.clone())) {
+            return Ok(());
+        }
+        let request = ApprovalRequest {
+            id: id.to_string(),
+            kind,
+            command: subject.clone(),
+            cwd: self.config.cwd.display().to_string(),
+            reason: reason.clone(),
+        };
+        emit(Event::ApprovalRequested(request.clone()));
+        let Some(approver) = &self.approver else {
+            return Err(Gate::Decline(format!(
+                "Not run: it needs approval ({reason}), and nobody can approve in this \
+                 session. Find another way, or tell the user it needs a run with `-a never` \
+                 or `--full-auto`."
+            )));
+        };
+        match approver.decide(&request).await {
+            ApprovalDecision::ApprovedOnce => Ok(()),
+            ApprovalDecision::ApprovedForSession => {
+                self.session_approvals.insert((kind, subject));
+                Ok(())
+            }
+            ApprovalDecision::Denied => Err(Gate::Decline(format!(
+                "Not run: the user declined it ({reason})."
+            ))),
+            ApprovalDecision::Abort => Err(Gate::Abort),
+        }
     }
 
     /// The plan is one item per turn: started by the first `update_plan`, updated by later
@@ -338,10 +483,11 @@ impl Session {
         }
     }
 
-    /// Whether `call` may run without asking. Nobody can be asked yet, so a call that
-    /// needs approval is declined.
-    fn approved(&self, call: &PreparedCall) -> bool {
-        self.config.approval_policy != ApprovalPolicy::Untrusted || call.is_read_only()
+    /// The tool context for calls a person allowed outside the sandbox.
+    fn unsandboxed_context(&self) -> ToolContext {
+        let mut ctx = self.tool_ctx.clone();
+        ctx.sandbox_policy.mode = SandboxMode::DangerFullAccess;
+        ctx
     }
 
     /// Records that the current turn ended early (interrupt or failure), answering any call

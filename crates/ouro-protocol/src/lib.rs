@@ -132,6 +132,46 @@ pub enum Event {
     TurnFailed { error: ErrorInfo },
     #[serde(rename = "error")]
     Error { message: String },
+    /// The harness needs a person's yes before it runs something; answered with an
+    /// [`ApprovalDecision`].
+    #[serde(rename = "approval.requested")]
+    ApprovalRequested(ApprovalRequest),
+}
+
+/// A question for a person: may this run?
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The id of the item the request is about.
+    pub id: String,
+    pub kind: ApprovalKind,
+    /// The command, or for a file change the files it touches.
+    pub command: String,
+    pub cwd: String,
+    /// Why approval is needed.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKind {
+    /// Run a command (in the sandbox unless the request says otherwise).
+    Command,
+    /// Run a command outside the sandbox.
+    Unsandboxed,
+    /// Apply a file change.
+    FileChange,
+}
+
+/// A person's answer to an [`ApprovalRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalDecision {
+    ApprovedOnce,
+    /// Approve this command and every identical one for the rest of the session.
+    ApprovedForSession,
+    Denied,
+    /// Deny, and stop the turn.
+    Abort,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +315,18 @@ mod tests {
         assert_eq!(
             serde_json::to_value(Event::TurnStarted {}).unwrap(),
             json!({"type": "turn.started"})
+        );
+        let approval = Event::ApprovalRequested(ApprovalRequest {
+            id: "item_3".into(),
+            kind: ApprovalKind::Command,
+            command: "rm -rf build".into(),
+            cwd: "/w".into(),
+            reason: "not known to be read-only".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(&approval).unwrap(),
+            json!({"type": "approval.requested", "id": "item_3", "kind": "command",
+                "command": "rm -rf build", "cwd": "/w", "reason": "not known to be read-only"})
         );
     }
 

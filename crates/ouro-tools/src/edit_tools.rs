@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ouro_protocol::{FileUpdateChange, PatchStatus, ThreadItemDetails};
+use ouro_protocol::{ApprovalKind, FileUpdateChange, PatchStatus, ThreadItemDetails};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -82,6 +82,21 @@ impl FileEdit {
 impl Invocation for FileEdit {
     fn is_read_only(&self) -> bool {
         false
+    }
+
+    fn approval_subject(&self) -> (ApprovalKind, String) {
+        let files = match self {
+            FileEdit::Patch { patch, .. } => match apply_patch::parse_patch(patch) {
+                Ok(parsed) => parsed
+                    .ops
+                    .iter()
+                    .map(|op| op.path().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                Err(_) => "a patch that does not parse".to_string(),
+            },
+        };
+        (ApprovalKind::FileChange, format!("edit {files}"))
     }
 
     fn declined_item(&self, _reason: &str) -> Option<ThreadItemDetails> {

@@ -10,7 +10,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use ouro_protocol::{ThreadItemDetails, ToolSpec};
+use ouro_protocol::{ApprovalKind, ThreadItemDetails, ToolSpec};
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
@@ -36,6 +36,13 @@ pub trait Invocation: Send + Sync + fmt::Debug {
     }
     /// The item front ends show when it was not run.
     fn declined_item(&self, _reason: &str) -> Option<ThreadItemDetails> {
+        None
+    }
+    /// What a person is asked about when it needs approval: the kind and a one-line
+    /// description (the command, or the files a change touches).
+    fn approval_subject(&self) -> (ApprovalKind, String);
+    /// The model asked to run this outside the sandbox, with this justification.
+    fn escalation(&self) -> Option<&str> {
         None
     }
     fn execute<'a>(&'a self, ctx: &'a ToolContext) -> BoxFuture<'a, ToolResult>;
@@ -100,6 +107,15 @@ impl PreparedCall {
 
     pub fn started_item(&self) -> Option<ThreadItemDetails> {
         self.0.as_ref().ok().and_then(|call| call.started_item())
+    }
+
+    /// What a person would be asked about; `None` for a call that cannot run.
+    pub fn approval_subject(&self) -> Option<(ApprovalKind, String)> {
+        self.0.as_ref().ok().map(|call| call.approval_subject())
+    }
+
+    pub fn escalation(&self) -> Option<&str> {
+        self.0.as_ref().ok().and_then(|call| call.escalation())
     }
 
     /// The result of not running the call, for `reason`.

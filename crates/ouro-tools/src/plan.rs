@@ -4,7 +4,7 @@
 //! the turn's `todo_list` item (started on the first call, updated on later ones, completed
 //! with the turn), so every front end shows the plan as it evolves.
 
-use ouro_protocol::{ThreadItemDetails, TodoItem};
+use ouro_protocol::{ApprovalKind, ThreadItemDetails, TodoItem};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -87,6 +87,10 @@ struct PlanUpdate(UpdatePlanArgs);
 impl Invocation for PlanUpdate {
     fn is_read_only(&self) -> bool {
         true
+    }
+
+    fn approval_subject(&self) -> (ApprovalKind, String) {
+        (ApprovalKind::Command, "update_plan".into())
     }
 
     fn execute<'a>(&'a self, _ctx: &'a ToolContext) -> BoxFuture<'a, ToolResult> {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ouro_protocol::{CommandStatus, ThreadItemDetails, ToolSpec};
+use ouro_protocol::{ApprovalKind, CommandStatus, ThreadItemDetails, ToolSpec};
 use ouro_sandbox::ExecRequest;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -31,6 +31,13 @@ pub struct ShellArgs {
     /// Kill the command, and everything it started, after this many milliseconds.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// Ask to run this command outside the sandbox (only when approval_policy is
+    /// on-request; a person must approve). Say why in `justification`.
+    #[serde(default)]
+    pub with_escalated_permissions: Option<bool>,
+    /// Why the command needs to run outside the sandbox, shown to the person asked.
+    #[serde(default)]
+    pub justification: Option<String>,
 }
 
 pub(crate) struct ShellTool;
@@ -83,6 +90,27 @@ impl Invocation for ShellCall {
             None,
             CommandStatus::Declined,
         ))
+    }
+
+    fn approval_subject(&self) -> (ApprovalKind, String) {
+        let kind = if self.escalation().is_some() {
+            ApprovalKind::Unsandboxed
+        } else {
+            ApprovalKind::Command
+        };
+        (kind, display_command(&self.0.command))
+    }
+
+    fn escalation(&self) -> Option<&str> {
+        match self.0.with_escalated_permissions {
+            Some(true) => Some(
+                self.0
+                    .justification
+                    .as_deref()
+                    .unwrap_or("(no justification given)"),
+            ),
+            _ => None,
+        }
     }
 
     fn execute<'a>(&'a self, ctx: &'a ToolContext) -> BoxFuture<'a, ToolResult> {
