@@ -9,6 +9,7 @@
 
 pub mod apply_patch;
 mod read_only;
+pub mod search;
 mod shell;
 mod spec;
 
