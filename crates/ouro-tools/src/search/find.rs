@@ -165,7 +165,7 @@ impl ParallelVisitor for Visitor<'_> {
         if let Some(score) = self.pattern.score(haystack, &mut self.matcher) {
             self.found.matches += 1;
             self.found.best.push((score, rel.into_owned()));
-            if self.found.best.len() > (2 * self.max).max(256) {
+            if self.found.best.len() > self.max.saturating_mul(2).max(256) {
                 self.found.prune(self.max);
             }
         }
@@ -290,6 +290,8 @@ mod tests {
              max_results, to see others.]"
         );
         let out = f.find("file", Some(300)).expect("find");
+        assert_eq!(out.lines().count(), 80);
+        let out = f.find("file", Some(usize::MAX)).expect("find");
         assert_eq!(out.lines().count(), 80);
         let out = f.find("file", Some(0)).expect("find");
         assert_eq!(

@@ -111,6 +111,17 @@ fn render(
             "No matches for `{}` in {place} ({files} searched",
             args.pattern
         );
+        match tally.binary_files {
+            0 => {}
+            n if n == tally.files_searched => out.push_str(if n == 1 {
+                ", but it is binary and was skipped"
+            } else {
+                ", but all are binary and were skipped"
+            }),
+            n => {
+                let _ = write!(out, ", {n} of them binary and skipped");
+            }
+        }
         if let Some(glob) = glob {
             let _ = write!(out, ", only those matching `{glob}`");
         }
@@ -181,6 +192,8 @@ struct Tally {
     matches: u64,
     files_searched: u64,
     files_matched: u64,
+    /// Files skipped because they turned out to be binary.
+    binary_files: u64,
     errors: u64,
     first_error: Option<String>,
 }
@@ -192,6 +205,7 @@ impl Tally {
         self.matches += other.matches;
         self.files_searched += other.files_searched;
         self.files_matched += other.files_matched;
+        self.binary_files += other.binary_files;
         self.errors += other.errors;
         if self.first_error.is_none() {
             self.first_error = other.first_error;
@@ -292,7 +306,11 @@ impl ParallelVisitor for Visitor<'_> {
                 .error(format!("{}: {err}", entry.path().display()));
             return WalkState::Continue;
         }
-        if sink.binary || sink.count == 0 {
+        if sink.binary {
+            self.tally.binary_files += 1;
+            return WalkState::Continue;
+        }
+        if sink.count == 0 {
             return WalkState::Continue;
         }
         self.tally.matches += sink.count;
@@ -303,7 +321,7 @@ impl ParallelVisitor for Visitor<'_> {
                 path: entry.into_path(),
                 hits: sink.hits,
             });
-            if self.tally.kept > (2 * self.max).max(256) {
+            if self.tally.kept > self.max.saturating_mul(2).max(256) {
                 self.cutoff = self.tally.prune(self.max);
             }
         }
@@ -537,6 +555,12 @@ mod tests {
         f.write("late.bin", &late);
         let out = f.grep("needle", |_| {}).expect("grep");
         assert_eq!(out, "text.txt:1:needle");
+        let out = f.grep("absent", |_| {}).expect("grep");
+        assert!(out.starts_with("No matches for `absent` in the working directory (3 files searched, 2 of them binary and skipped;"), "{out}");
+        let out = f
+            .grep("needle", |a| a.path = Some("blob.bin".into()))
+            .expect("grep");
+        assert!(out.starts_with("No matches for `needle` in `blob.bin` (1 file searched, but it is binary and was skipped;"), "{out}");
     }
 
     /// All matches, sorted, computed the slow way.
@@ -587,6 +611,10 @@ mod tests {
         );
         let default = f.grep("hit", |_| {}).expect("grep");
         assert_eq!(default.lines().count(), DEFAULT_MAX_RESULTS + 1);
+        let out = f
+            .grep("hit", |a| a.max_results = Some(usize::MAX))
+            .expect("grep");
+        assert_eq!(out.lines().count(), 360);
     }
 
     #[test]

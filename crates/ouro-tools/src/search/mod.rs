@@ -98,7 +98,7 @@ pub struct FindFilesArgs {
 
 /// Reads a text file with numbered lines (`{number:>6}\t{text}`), a window at a time.
 pub fn read_file(args: &ReadFileArgs, cwd: &Path) -> Result<String, String> {
-    read::read_file(args, cwd, &Sensitive::from_env(), read::COUNT_LIMIT)
+    read::read_file(args, cwd, &Sensitive::from_env(), read::LIMITS)
 }
 
 /// Lists a directory as a tree, honouring ignore files.

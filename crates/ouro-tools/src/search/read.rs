@@ -21,11 +21,25 @@ const SNIFF_BYTES: usize = 8192;
 /// Bytes of one line kept in memory: enough for `MAX_LINE_CHARS` characters of any UTF-8.
 const KEEP_LINE_BYTES: usize = MAX_LINE_CHARS * 4 + 4;
 
+/// How far `read_file` reads beyond the window. Tests shrink these.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    /// Up to this file size, the lines after the window are counted for the footer.
+    pub count: u64,
+    /// Bytes of one line scanned in search of its end before giving up on it.
+    pub line_scan: usize,
+}
+
+pub(crate) const LIMITS: Limits = Limits {
+    count: COUNT_LIMIT,
+    line_scan: 64 * 1024 * 1024,
+};
+
 pub(crate) fn read_file(
     args: &ReadFileArgs,
     cwd: &Path,
     guard: &Sensitive,
-    count_limit: u64,
+    limits: Limits,
 ) -> Result<String, String> {
     let shown = args.path.as_str();
     let path = resolve_arg(shown, cwd, guard)?;
@@ -67,70 +81,106 @@ pub(crate) fn read_file(
     }
 
     let mut reader = BufReader::with_capacity(64 * 1024, head.as_slice().chain(file));
-    render(&mut reader, shown, offset, limit, meta.len(), count_limit)
-        .map_err(|e| io_error(&e, shown, &path, hint))?
+    let window = Window {
+        shown,
+        offset,
+        limit,
+        size: meta.len(),
+        limits,
+    };
+    render(&mut reader, &window).map_err(|e| io_error(&e, shown, &path, hint))?
 }
 
-/// Numbers and clips the window of lines; the footer says what was left out.
-fn render<R: BufRead>(
-    reader: &mut R,
-    shown: &str,
+struct Window<'a> {
+    shown: &'a str,
     offset: usize,
     limit: usize,
     size: u64,
-    count_limit: u64,
-) -> io::Result<Result<String, String>> {
+    limits: Limits,
+}
+
+/// Numbers and clips the window of lines; the footer says what was left out.
+fn render<R: BufRead>(reader: &mut R, window: &Window<'_>) -> io::Result<Result<String, String>> {
+    let Window {
+        shown,
+        offset,
+        limit,
+        size,
+        limits,
+    } = *window;
+    let past_end = |lines: usize| {
+        format!(
+            "`{shown}` has only {lines} lines; offset {offset} is past its end. Use an offset \
+             from 1 to {lines}."
+        )
+    };
     let mut line = Vec::new();
     // Skip to the window.
     let mut number = 0usize;
     while number + 1 < offset {
-        if next_line(reader, &mut line, 0)?.is_none() {
-            return Ok(Err(format!(
-                "`{shown}` has only {number} lines; offset {offset} is past its end. Use an \
-                 offset from 1 to {number}."
-            )));
+        match next_line(reader, &mut line, 0, limits.line_scan)? {
+            None => return Ok(Err(past_end(number))),
+            Some(read) if !read.complete => {
+                return Ok(Err(format!(
+                    "Line {} of `{shown}` is longer than {}, so read_file cannot find where the \
+                     lines after it start. Use the shell (e.g. `head -c`, `cut -c` or `fold`) \
+                     to look at this file.",
+                    number + 1,
+                    human_size(limits.line_scan as u64)
+                )))
+            }
+            Some(_) => number += 1,
         }
-        number += 1;
     }
     let mut out = String::new();
     let mut shown_lines = 0usize;
+    let mut gave_up = false;
     while shown_lines < limit {
-        let Some(dropped) = next_line(reader, &mut line, KEEP_LINE_BYTES)? else {
+        let Some(read) = next_line(reader, &mut line, KEEP_LINE_BYTES, limits.line_scan)? else {
             break;
         };
         number += 1;
         shown_lines += 1;
-        if line.last() == Some(&b'\r') && dropped == 0 {
+        if line.last() == Some(&b'\r') && read.dropped == 0 {
             line.pop();
         }
         let text = String::from_utf8_lossy(&line);
         let _ = write!(out, "{number:>6}\t");
         match text.char_indices().nth(MAX_LINE_CHARS) {
-            None if dropped == 0 => out.push_str(&text),
+            None if read.dropped == 0 => out.push_str(&text),
             cut => {
                 let cut = cut.map_or(text.len(), |(at, _)| at);
-                let more = text[cut..].chars().count() + dropped;
+                let more = text[cut..].chars().count() + read.dropped;
+                let at_least = if read.complete { "" } else { "at least " };
                 let _ = write!(
                     out,
-                    "{}… [line clipped: {more} more characters]",
+                    "{}… [line clipped: {at_least}{more} more characters]",
                     &text[..cut]
                 );
             }
         }
         out.push('\n');
+        if !read.complete {
+            gave_up = true;
+            break;
+        }
     }
     if shown_lines == 0 {
-        return Ok(Err(format!(
-            "`{shown}` has only {number} lines; offset {offset} is past its end. Use an offset \
-             from 1 to {number}."
-        )));
+        return Ok(Err(past_end(number)));
     }
-    let more = !reader.fill_buf()?.is_empty();
     let first = offset;
     let last = number;
-    if more {
+    if gave_up {
+        let _ = write!(
+            out,
+            "(Showing lines {first}-{last}. Line {last} is longer than {}, so the lines after \
+             it are not shown; use the shell (e.g. `tail -n +{}`) to look past it.)",
+            human_size(limits.line_scan as u64),
+            last + 1
+        );
+    } else if !reader.fill_buf()?.is_empty() {
         let next = last + 1;
-        if size <= count_limit {
+        if size <= limits.count {
             let total = last + count_lines(reader)?;
             let _ = write!(
                 out,
@@ -156,15 +206,25 @@ fn render<R: BufRead>(
     Ok(Ok(out))
 }
 
-/// Reads the next line into `line` (without its `\n`), keeping at most `keep` bytes of it.
-/// Returns `None` at the end of the input, else how many characters were dropped past `keep`.
+/// What [`next_line`] read.
+struct LineRead {
+    /// Characters past the bytes kept.
+    dropped: usize,
+    /// False when the scan limit was reached before the end of the line.
+    complete: bool,
+}
+
+/// Reads the next line into `line` (without its `\n`), keeping at most `keep` bytes of it and
+/// scanning at most `scan` bytes in search of its end. Returns `None` at the end of the input.
 fn next_line<R: BufRead>(
     reader: &mut R,
     line: &mut Vec<u8>,
     keep: usize,
-) -> io::Result<Option<usize>> {
+    scan: usize,
+) -> io::Result<Option<LineRead>> {
     line.clear();
     let mut dropped = 0usize;
+    let mut scanned = 0usize;
     let mut any = false;
     loop {
         let available = match reader.fill_buf() {
@@ -173,7 +233,16 @@ fn next_line<R: BufRead>(
             Err(e) => return Err(e),
         };
         if available.is_empty() {
-            return Ok(any.then_some(dropped));
+            return Ok(any.then_some(LineRead {
+                dropped,
+                complete: true,
+            }));
+        }
+        if scanned >= scan {
+            return Ok(Some(LineRead {
+                dropped,
+                complete: false,
+            }));
         }
         any = true;
         let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
@@ -184,10 +253,14 @@ fn next_line<R: BufRead>(
         line.extend_from_slice(&chunk[..room]);
         // Characters past what is kept: every byte that does not continue a UTF-8 sequence.
         dropped += chunk[room..].iter().filter(|&&b| b & 0xC0 != 0x80).count();
+        scanned += chunk.len();
         let consumed = chunk.len() + usize::from(done);
         reader.consume(consumed);
         if done {
-            return Ok(Some(dropped));
+            return Ok(Some(LineRead {
+                dropped,
+                complete: true,
+            }));
         }
     }
 }
@@ -371,21 +444,21 @@ mod tests {
             offset: Option<usize>,
             limit: Option<usize>,
         ) -> Result<String, String> {
-            self.read_counting(path, offset, limit, COUNT_LIMIT)
+            self.read_with(path, offset, limit, LIMITS)
         }
-        fn read_counting(
+        fn read_with(
             &self,
             path: &str,
             offset: Option<usize>,
             limit: Option<usize>,
-            count_limit: u64,
+            limits: Limits,
         ) -> Result<String, String> {
             let args = ReadFileArgs {
                 path: path.into(),
                 offset,
                 limit,
             };
-            read_file(&args, &self.work(), &self.guard, count_limit)
+            read_file(&args, &self.work(), &self.guard, limits)
         }
     }
 
@@ -481,8 +554,12 @@ mod tests {
     fn huge_files_are_not_counted_past_the_limit() {
         let f = fixture();
         f.write("big.txt", numbered(1000));
+        let limits = Limits {
+            count: 100,
+            ..LIMITS
+        };
         let out = f
-            .read_counting("big.txt", Some(1), Some(10), 100)
+            .read_with("big.txt", Some(1), Some(10), limits)
             .expect("read");
         assert!(
             out.ends_with(
@@ -491,6 +568,60 @@ mod tests {
             ),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_line_too_long_to_scan_ends_the_window() {
+        let f = fixture();
+        let limits = Limits {
+            line_scan: 100_000,
+            ..LIMITS
+        };
+        f.write(
+            "one.line",
+            format!("first\n{}\nlast\n", "x".repeat(300_000)),
+        );
+        let out = f.read_with("one.line", None, None, limits).expect("read");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3, "{out}");
+        let (_, marker) = lines[1]
+            .split_once("… [line clipped: at least ")
+            .expect("marker");
+        let more: usize = marker
+            .strip_suffix(" more characters]")
+            .and_then(|n| n.parse().ok())
+            .expect("count");
+        assert!((98_000..298_000).contains(&more), "{more}");
+        assert!(
+            lines[2].starts_with("(Showing lines 1-2. Line 2 is longer than 97.7 KiB"),
+            "{}",
+            lines[2]
+        );
+        let err = f
+            .read_with("one.line", Some(3), None, limits)
+            .expect_err("cannot skip");
+        assert!(
+            err.starts_with("Line 2 of `one.line` is longer than"),
+            "{err}"
+        );
+        // Within the scan limit the same file pages normally.
+        let out = f.read("one.line", Some(3), None).expect("read");
+        assert_eq!(
+            out,
+            "     3\tlast\n(Showing lines 3-3 of 3: the end of the file.)"
+        );
+    }
+
+    #[test]
+    fn huge_offsets_and_limits_are_fine() {
+        let f = fixture();
+        f.write("a.txt", numbered(3));
+        let err = f
+            .read("a.txt", Some(usize::MAX), None)
+            .expect_err("past end");
+        assert!(err.contains("has only 3 lines"), "{err}");
+        let out = f.read("a.txt", Some(2), Some(usize::MAX)).expect("read");
+        assert!(out.starts_with("     2\tline 2\n     3\tline 3\n"), "{out}");
     }
 
     #[test]
