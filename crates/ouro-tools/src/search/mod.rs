@@ -173,13 +173,69 @@ fn io_error(err: &std::io::Error, shown: &str, resolved: &Path, hint: &str) -> S
     };
     match err.kind() {
         std::io::ErrorKind::NotFound => {
-            format!("`{shown}` does not exist{location}. {hint}")
+            let similar = similar_names(resolved);
+            if similar.is_empty() {
+                format!("`{shown}` does not exist{location}. {hint}")
+            } else {
+                let similar: Vec<String> = similar
+                    .iter()
+                    .map(|name| format!("`{}`", Path::new(shown).with_file_name(name).display()))
+                    .collect();
+                format!(
+                    "`{shown}` does not exist{location}. Did you mean {}? {hint}",
+                    similar.join(" or ")
+                )
+            }
         }
         std::io::ErrorKind::PermissionDenied => {
             format!("Permission denied for `{shown}`{location}.")
         }
         _ => format!("Could not access `{shown}`{location}: {err}."),
     }
+}
+
+/// Up to three entries next to the missing `path` whose names are a small edit away from its
+/// name (a typo, another extension, other case). Empty when the parent does not exist.
+fn similar_names(path: &Path) -> Vec<String> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Vec::new();
+    };
+    let wanted: Vec<char> = name.to_string_lossy().to_lowercase().chars().collect();
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Vec::new();
+    };
+    let threshold = (wanted.len() / 3).max(1);
+    let mut close: Vec<(usize, String)> = entries
+        .take(10_000)
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let candidate = entry.file_name().to_string_lossy().into_owned();
+            let chars: Vec<char> = candidate.to_lowercase().chars().collect();
+            let distance = edit_distance(&wanted, &chars, threshold)?;
+            Some((distance, candidate))
+        })
+        .collect();
+    close.sort();
+    close.into_iter().take(3).map(|(_, name)| name).collect()
+}
+
+/// Levenshtein distance between `a` and `b`, or `None` when it is over `max`.
+fn edit_distance(a: &[char], b: &[char], max: usize) -> Option<usize> {
+    if a.len().abs_diff(b.len()) > max {
+        return None;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitute.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    let distance = previous[b.len()];
+    (distance <= max).then_some(distance)
 }
 
 /// A byte count for people: `532 bytes`, `12.4 KiB`, `3.1 GiB`.
@@ -252,6 +308,41 @@ mod tests {
         assert_eq!(at("src"), PathBuf::from("/work/src"));
         assert_eq!(at("/etc/hosts"), PathBuf::from("/etc/hosts"));
         assert!(resolve_arg("", cwd, &guard).is_err());
+    }
+
+    #[test]
+    fn missing_paths_suggest_similar_names() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for name in [
+            "main.rs",
+            "mail.rs",
+            "lib.rs",
+            "Cargo.toml",
+            "unrelated.txt",
+        ] {
+            std::fs::write(dir.path().join(name), "").expect("write");
+        }
+        let err = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let message = io_error(&err, "src/mian.rs", &dir.path().join("mian.rs"), "Hint.");
+        assert!(
+            message.contains("Did you mean `src/main.rs`? Hint."),
+            "{message}"
+        );
+        let message = io_error(&err, "cargo.tml", &dir.path().join("cargo.tml"), "Hint.");
+        assert!(message.contains("Did you mean `Cargo.toml`?"), "{message}");
+        let message = io_error(&err, "zzz", &dir.path().join("zzz"), "Hint.");
+        assert!(!message.contains("Did you mean"), "{message}");
+        let message = io_error(&err, "lib.r", &dir.path().join("lib.r"), "Hint.");
+        assert!(message.contains("Did you mean `lib.rs`?"), "{message}");
+        let message = io_error(&err, "mai.rs", &dir.path().join("mai.rs"), "Hint.");
+        assert!(
+            message.contains("Did you mean `mail.rs` or `main.rs`?"),
+            "{message}"
+        );
+        let message = io_error(&err, "a/b", &dir.path().join("a/b"), "Hint.");
+        assert!(!message.contains("Did you mean"), "{message}");
+        assert_eq!(edit_distance(&['a', 'b'], &['b', 'a'], 2), Some(2));
+        assert_eq!(edit_distance(&['a'; 9], &[], 3), None);
     }
 
     #[test]
