@@ -1,8 +1,11 @@
 //! Unified diffs of applied changes.
 //!
-//! We already know exactly which lines each hunk kept, removed and added, so the diff is
-//! written from that edit script rather than recomputed by a diff algorithm: it is linear,
-//! and it shows the change the way the model expressed it.
+//! For a patch we already know exactly which lines each hunk kept, removed and added, so
+//! the diff is written from that edit script rather than recomputed by a diff algorithm: it
+//! is linear, and it shows the change the way the model expressed it. `edit_file` knows
+//! which line ranges it touched and diffs only those; `write_file` has only the old and the
+//! new text, so it gets a line diff ([`diff_lines`]: common prefix and suffix trimmed, Myers
+//! in between, bounded in cost).
 
 /// One line of an edit script covering a whole file, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +139,142 @@ pub(crate) fn unified_diff(
     out
 }
 
+/// The line's text without its terminator (`\n` or `\r\n`).
+pub(crate) fn strip_terminator(line: &str) -> &str {
+    line.strip_suffix('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .unwrap_or(line)
+}
+
+/// `text` split into lines that keep their terminators; the last may have none.
+pub(crate) fn lines_with_endings(text: &str) -> Vec<&str> {
+    text.split_inclusive('\n').collect()
+}
+
+/// Edit distance beyond which [`diff_lines`] stops looking for a minimal script and shows
+/// the differing middle as removed then added. Keeps the cost at O((n + m) * D) time and
+/// O(D^2) memory for D up to this bound.
+const MAX_EDIT_DISTANCE: usize = 1024;
+
+/// Appends to `out` an edit script turning `old` into `new`, both lines as returned by
+/// [`lines_with_endings`]. Lines are compared with their terminators (so a changed line
+/// ending shows as a changed line) and written to the script without them. The common
+/// prefix and suffix are trimmed, the rest is diffed with Myers' algorithm; a script with
+/// more than [`MAX_EDIT_DISTANCE`] removed + added lines is not minimised.
+pub(crate) fn diff_lines<'a>(old: &[&'a str], new: &[&'a str], out: &mut Vec<DiffLine<'a>>) {
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    let suffix = old[prefix..]
+        .iter()
+        .rev()
+        .zip(new[prefix..].iter().rev())
+        .take_while(|(a, b)| a == b)
+        .count();
+    let a = &old[prefix..old.len() - suffix];
+    let b = &new[prefix..new.len() - suffix];
+    out.extend(
+        old[..prefix]
+            .iter()
+            .map(|l| DiffLine::Same(strip_terminator(l))),
+    );
+    let middle = out.len();
+    if !myers(a, b, out) {
+        out.extend(a.iter().map(|l| DiffLine::Old(strip_terminator(l))));
+        out.extend(b.iter().map(|l| DiffLine::New(strip_terminator(l))));
+    }
+    // Within each run of changed lines, removals first, as diff tools show them.
+    let mut run_start = middle;
+    for i in middle..=out.len() {
+        if i == out.len() || matches!(out[i], DiffLine::Same(_)) {
+            out[run_start..i].sort_by_key(|l| matches!(l, DiffLine::New(_)));
+            run_start = i + 1;
+        }
+    }
+    out.extend(
+        old[old.len() - suffix..]
+            .iter()
+            .map(|l| DiffLine::Same(strip_terminator(l))),
+    );
+}
+
+/// Myers' greedy shortest edit script. Returns false (having written nothing) when the
+/// edit distance exceeds [`MAX_EDIT_DISTANCE`].
+fn myers<'a>(a: &[&'a str], b: &[&'a str], out: &mut Vec<DiffLine<'a>>) -> bool {
+    let (n, m) = (a.len(), b.len());
+    if n == 0 || m == 0 {
+        out.extend(a.iter().map(|l| DiffLine::Old(strip_terminator(l))));
+        out.extend(b.iter().map(|l| DiffLine::New(strip_terminator(l))));
+        return true;
+    }
+    let max_d = (n + m).min(MAX_EDIT_DISTANCE);
+    // v[k + offset] is the furthest x reached on diagonal k = x - y.
+    let offset = max_d + 1;
+    let mut v = vec![0usize; 2 * max_d + 3];
+    // trace[d] holds v[-(d+1) ..= d+1] as it was before round d.
+    let mut trace: Vec<Vec<usize>> = Vec::new();
+    let mut found = None;
+    'rounds: for d in 0..=max_d {
+        trace.push(v[offset - d - 1..=offset + d + 1].to_vec());
+        for k in (0..=2 * d).step_by(2) {
+            // k - d is the diagonal; index = k - d + offset.
+            let i = k + offset - d;
+            let down = k == 0 || (k != 2 * d && v[i - 1] < v[i + 1]);
+            let mut x = if down { v[i + 1] } else { v[i - 1] + 1 };
+            // y = x - (k - d), which is >= 0 on every reachable diagonal.
+            let Some(mut y) = (x + d).checked_sub(k) else {
+                continue;
+            };
+            while x < n && y < m && a[x] == b[y] {
+                x += 1;
+                y += 1;
+            }
+            v[i] = x;
+            if x >= n && y >= m {
+                found = Some(d);
+                break 'rounds;
+            }
+        }
+    }
+    let Some(total) = found else {
+        return false;
+    };
+
+    // Walk back from (n, m) through the recorded rounds to (0, 0).
+    let mut script = Vec::with_capacity(n + m);
+    let (mut x, mut y) = (n as isize, m as isize);
+    for d in (1..=total).rev() {
+        let row = &trace[d];
+        let d = d as isize;
+        // Diagonal k = x - y is at index k + d + 1 of the round's row.
+        let at = |k: isize| row[(k + d + 1) as usize] as isize;
+        let k = x - y;
+        let down = k == -d || (k != d && at(k - 1) < at(k + 1));
+        let prev_k = if down { k + 1 } else { k - 1 };
+        let prev_x = at(prev_k);
+        let prev_y = prev_x - prev_k;
+        while x > prev_x && y > prev_y {
+            x -= 1;
+            y -= 1;
+            script.push(DiffLine::Same(strip_terminator(a[x as usize])));
+        }
+        if down {
+            y -= 1;
+            script.push(DiffLine::New(strip_terminator(b[y as usize])));
+        } else {
+            x -= 1;
+            script.push(DiffLine::Old(strip_terminator(a[x as usize])));
+        }
+        (x, y) = (prev_x, prev_y);
+    }
+    while x > 0 && y > 0 {
+        x -= 1;
+        y -= 1;
+        script.push(DiffLine::Same(strip_terminator(a[x as usize])));
+    }
+    script.reverse();
+    out.extend(script);
+    true
+}
+
 fn advance(sign: char, old_no: &mut usize, new_no: &mut usize) {
     if sign != '+' {
         *old_no += 1;
@@ -177,6 +316,117 @@ mod tests {
             unified_diff("/dev/null", "b/f", &script, false, true),
             "--- /dev/null\n+++ b/f\n@@ -0,0 +1,2 @@\n+a\n+b\n\\ No newline at end of file\n"
         );
+    }
+
+    /// The old and new sides of a script, and how many lines it removes or adds.
+    fn sides(script: &[DiffLine<'_>]) -> (Vec<String>, Vec<String>, usize) {
+        let (mut old, mut new, mut edits) = (Vec::new(), Vec::new(), 0);
+        for line in script {
+            match *line {
+                DiffLine::Same(t) => {
+                    old.push(t.to_string());
+                    new.push(t.to_string());
+                }
+                DiffLine::Old(t) => {
+                    old.push(t.to_string());
+                    edits += 1;
+                }
+                DiffLine::New(t) => {
+                    new.push(t.to_string());
+                    edits += 1;
+                }
+            }
+        }
+        (old, new, edits)
+    }
+
+    fn lcs(a: &[&str], b: &[&str]) -> usize {
+        let mut row = vec![0usize; b.len() + 1];
+        for x in a {
+            let mut diagonal = 0;
+            for (j, y) in b.iter().enumerate() {
+                let above = row[j + 1];
+                row[j + 1] = if x == y {
+                    diagonal + 1
+                } else {
+                    row[j + 1].max(row[j])
+                };
+                diagonal = above;
+            }
+        }
+        row[b.len()]
+    }
+
+    #[test]
+    fn line_diff_is_minimal_and_compares_line_endings() {
+        let old = lines_with_endings("a\nb\nc\nd\ne\n");
+        let new = lines_with_endings("a\nc\nd\nX\ne\n");
+        let mut script = Vec::new();
+        diff_lines(&old, &new, &mut script);
+        assert_eq!(
+            script,
+            vec![
+                DiffLine::Same("a"),
+                DiffLine::Old("b"),
+                DiffLine::Same("c"),
+                DiffLine::Same("d"),
+                DiffLine::New("X"),
+                DiffLine::Same("e"),
+            ]
+        );
+        // Only the line ending changed: shown as a changed line.
+        let mut script = Vec::new();
+        diff_lines(&["a\n", "b\n"], &["a\r\n", "b\n"], &mut script);
+        assert_eq!(
+            script,
+            vec![DiffLine::Old("a"), DiffLine::New("a"), DiffLine::Same("b")]
+        );
+    }
+
+    #[test]
+    fn line_diff_beyond_the_bound_is_still_correct() {
+        // Every other line differs: the edit distance is far above the bound.
+        let old: Vec<String> = (0..3000).map(|i| format!("{i}\n")).collect();
+        let new: Vec<String> = (0..3000)
+            .map(|i| {
+                if i % 2 == 0 {
+                    format!("{i}\n")
+                } else {
+                    format!("x{i}\n")
+                }
+            })
+            .collect();
+        let old: Vec<&str> = old.iter().map(String::as_str).collect();
+        let new: Vec<&str> = new.iter().map(String::as_str).collect();
+        let mut script = Vec::new();
+        diff_lines(&old, &new, &mut script);
+        let (o, n, _) = sides(&script);
+        let strip = |v: &[&str]| -> Vec<String> {
+            v.iter().map(|l| strip_terminator(l).to_string()).collect()
+        };
+        assert_eq!(o, strip(&old));
+        assert_eq!(n, strip(&new));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn line_diff_reproduces_both_sides_with_fewest_edits(
+            old in proptest::collection::vec(0u8..4, 0..40),
+            new in proptest::collection::vec(0u8..4, 0..40),
+        ) {
+            const WORDS: [&str; 4] = ["a\n", "b\n", "c\n", "d\n"];
+            let old: Vec<&str> = old.iter().map(|&i| WORDS[i as usize]).collect();
+            let new: Vec<&str> = new.iter().map(|&i| WORDS[i as usize]).collect();
+            let mut script = Vec::new();
+            diff_lines(&old, &new, &mut script);
+            let (o, n, edits) = sides(&script);
+            let strip = |v: &[&str]| -> Vec<String> {
+                v.iter().map(|l| strip_terminator(l).to_string()).collect()
+            };
+            proptest::prop_assert_eq!(o, strip(&old));
+            proptest::prop_assert_eq!(n, strip(&new));
+            proptest::prop_assert_eq!(edits, old.len() + new.len() - 2 * lcs(&old, &new));
+        }
     }
 
     #[test]
