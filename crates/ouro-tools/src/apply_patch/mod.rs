@@ -34,6 +34,8 @@ mod shell;
 #[cfg(test)]
 mod edit_tests;
 #[cfg(test)]
+mod prop_tests;
+#[cfg(test)]
 mod tests;
 
 use std::fmt;
