@@ -31,6 +31,21 @@ use super::{ApplyOutcome, PatchError};
 /// Line numbers listed in an ambiguity error, at most.
 const MAX_LISTED: usize = 10;
 
+/// Refuses an empty path, and one ending in a separator (it names a directory; resolved
+/// as is, it would become a file of that name).
+fn check_path(path: &str, tool: &'static str) -> Result<(), PatchError> {
+    if path.trim().is_empty() {
+        return Err(PatchError::MissingPath { tool });
+    }
+    if path.ends_with('/') || path.ends_with(std::path::MAIN_SEPARATOR) {
+        return Err(PatchError::InvalidEdit {
+            path: PathBuf::from(path),
+            message: format!("the path ends with a separator, so it names a directory; {tool} needs the path of a file"),
+        });
+    }
+    Ok(())
+}
+
 pub(crate) fn edit_file(
     path: &str,
     old_string: &str,
@@ -39,9 +54,7 @@ pub(crate) fn edit_file(
     cwd: &Path,
     writable_roots: &[PathBuf],
 ) -> Result<ApplyOutcome, PatchError> {
-    if path.trim().is_empty() {
-        return Err(PatchError::MissingPath { tool: "edit_file" });
-    }
+    check_path(path, "edit_file")?;
     let invalid = |message: &str| PatchError::InvalidEdit {
         path: PathBuf::from(path),
         message: message.to_string(),
@@ -90,9 +103,7 @@ pub(crate) fn write_file(
     cwd: &Path,
     writable_roots: &[PathBuf],
 ) -> Result<ApplyOutcome, PatchError> {
-    if path.trim().is_empty() {
-        return Err(PatchError::MissingPath { tool: "write_file" });
-    }
+    check_path(path, "write_file")?;
     let file = SingleFile::open(path, cwd, writable_roots)?;
     let (text, kind, diff) = match file.existing() {
         Existing::Missing => {

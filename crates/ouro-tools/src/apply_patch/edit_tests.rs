@@ -547,6 +547,12 @@ fn write_keeps_crlf_and_handles_odd_targets() {
     );
     let err = err_text(write_in(root, "", "x"));
     assert!(err.starts_with("write_file: the path is empty"), "{err}");
+    let err = err_text(write_in(root, "newdir/", "x"));
+    assert_eq!(
+        err,
+        "newdir/: the path ends with a separator, so it names a directory; write_file needs the path of a file"
+    );
+    assert!(!root.join("newdir").exists());
 }
 
 #[test]
