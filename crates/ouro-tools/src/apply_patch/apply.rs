@@ -355,7 +355,7 @@ fn old_texts(lines: &[HunkLine]) -> Vec<&str> {
 }
 
 /// Shortens a line for quoting in an error.
-fn clip(line: &str) -> String {
+pub(crate) fn clip(line: &str) -> String {
     const MAX: usize = 160;
     match line.char_indices().nth(MAX) {
         Some((cut, _)) => format!("{}…", &line[..cut]),
@@ -427,18 +427,7 @@ fn explain_mismatch(
             } else {
                 out.push_str("but the file ends before it.\n");
             }
-            let show_from = start.saturating_sub(2);
-            let show_to = (start + pattern.len() + 2).min(total).min(show_from + 40);
-            out.push_str(&format!(
-                "Lines {}-{} of {}:\n",
-                show_from + 1,
-                show_to,
-                shown.display()
-            ));
-            let width = show_to.to_string().len();
-            for i in show_from..show_to {
-                out.push_str(&format!("{:>width$} | {}\n", i + 1, clip(index.line(i))));
-            }
+            out.push_str(&show_lines(shown, index, start, pattern.len()));
         }
         None => {
             let first = expected[0];
@@ -456,6 +445,28 @@ fn explain_mismatch(
         );
     }
     out.push_str(retry);
+    out
+}
+
+/// The file's lines around the `len` lines starting at 0-based `start` (two more on each
+/// side, at most 40), numbered, under a `Lines a-b of <file>:` heading.
+pub(crate) fn show_lines(shown: &Path, index: &LineIndex<'_>, start: usize, len: usize) -> String {
+    let total = index.len();
+    let show_from = start.saturating_sub(2);
+    let show_to = (start + len + 2).min(total).min(show_from + 40);
+    if show_from >= show_to {
+        return String::new();
+    }
+    let mut out = format!(
+        "Lines {}-{} of {}:\n",
+        show_from + 1,
+        show_to,
+        shown.display()
+    );
+    let width = show_to.to_string().len();
+    for i in show_from..show_to {
+        out.push_str(&format!("{:>width$} | {}\n", i + 1, clip(index.line(i))));
+    }
     out
 }
 
@@ -754,6 +765,98 @@ pub(crate) fn plan(patch: &Patch, cwd: &Path, roots: &[PathBuf]) -> Result<Plan,
         }
     }
     Ok(Plan { overlay, changes })
+}
+
+// ---------------------------------------------------------------------------------------
+// Single-file rewrites (edit_file, write_file)
+
+/// What a single-file tool finds at its path.
+pub(crate) enum Existing<'a> {
+    Missing,
+    Text(&'a str),
+    /// A regular file that is not valid UTF-8.
+    Binary,
+}
+
+/// One file about to be rewritten whole by `edit_file` or `write_file`: resolved and
+/// checked against the writable roots exactly like a patch path, read once, and committed
+/// through the same [`Plan`] (temporary file + rename, permissions kept, rollback).
+pub(crate) struct SingleFile {
+    overlay: Overlay,
+    entry: usize,
+    shown: PathBuf,
+}
+
+impl SingleFile {
+    /// Resolves `raw` and reads what is there. Directories, special files and dangling
+    /// symlinks are refused here.
+    pub(crate) fn open(raw: &str, cwd: &Path, roots: &[PathBuf]) -> Result<Self, PatchError> {
+        let rules = PathRules::new(cwd, roots);
+        let target = rules.resolve(raw, true)?;
+        let mut overlay = Overlay::default();
+        let entry = overlay.touch(&target)?;
+        if let Some(err) = overlay.entries[entry].not_a_file() {
+            return Err(err);
+        }
+        Ok(SingleFile {
+            overlay,
+            entry,
+            shown: target.shown,
+        })
+    }
+
+    /// The path for messages and outcomes (relative to the cwd when inside it).
+    pub(crate) fn shown(&self) -> &Path {
+        &self.shown
+    }
+
+    pub(crate) fn existing(&self) -> Existing<'_> {
+        match &self.overlay.entries[self.entry].disk {
+            Disk::File { bytes, .. } => match std::str::from_utf8(bytes) {
+                Ok(text) => Existing::Text(text),
+                Err(_) => Existing::Binary,
+            },
+            _ => Existing::Missing,
+        }
+    }
+
+    /// `a/<path>` (or the absolute path) for the `---` line of a diff.
+    pub(crate) fn old_label(&self) -> String {
+        diff_label("a", &self.shown)
+    }
+
+    /// `b/<path>` (or the absolute path) for the `+++` line of a diff.
+    pub(crate) fn new_label(&self) -> String {
+        diff_label("b", &self.shown)
+    }
+
+    /// The plan that makes the file hold `text`. If it already holds exactly that, the
+    /// plan writes nothing (the change is still reported).
+    pub(crate) fn into_plan(
+        mut self,
+        text: String,
+        kind: PatchChangeKind,
+        unified_diff: String,
+    ) -> Plan {
+        let entry = &mut self.overlay.entries[self.entry];
+        let unchanged =
+            matches!(&entry.disk, Disk::File { bytes, .. } if bytes.as_slice() == text.as_bytes());
+        if !unchanged {
+            entry.state = State::Written {
+                text,
+                permissions: None,
+            };
+        }
+        Plan {
+            overlay: self.overlay,
+            changes: vec![AppliedChange {
+                path: self.shown,
+                kind,
+                move_to: None,
+                unified_diff,
+            }],
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -202,6 +202,12 @@ impl<'a> LineIndex<'a> {
         found
     }
 
+    /// Start positions where `pattern` matches at `level` (possibly overlapping), in order,
+    /// at most `limit`.
+    pub(crate) fn find_all(&self, level: Level, pattern: &[&str], limit: usize) -> Vec<usize> {
+        self.matches(level, pattern, 0, false, limit)
+    }
+
     /// Finds `pattern` at or after line `from`, at the strictest level that finds it.
     pub(crate) fn find(&self, pattern: &[&str], from: usize, at_end: bool) -> Found {
         for level in Level::ALL {

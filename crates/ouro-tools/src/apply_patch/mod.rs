@@ -18,13 +18,23 @@
 //!   be right.
 //! - **Files keep their shape.** Line endings, the final newline and permissions survive;
 //!   context lines are kept as they are in the file even when they matched only fuzzily.
+//!
+//! Models not trained on the patch format edit through [`edit_file`] (exact-string
+//! replacement) and [`write_file`] (whole file) instead. Both go through the same path
+//! checks, in-memory planning and atomic commit, and report the same [`ApplyOutcome`]
+//! with a unified diff ([`edit`] has the matching rules).
 
 mod apply;
 mod diff;
+mod edit;
 mod matcher;
 mod parser;
 mod shell;
 
+#[cfg(test)]
+mod edit_tests;
+#[cfg(test)]
+mod prop_tests;
 #[cfg(test)]
 mod tests;
 
@@ -137,13 +147,13 @@ pub enum PatchError {
     #[error("{}: cannot {action} a file that does not exist{}", .path.display(), missing_hint(.action))]
     FileMissing { path: PathBuf, action: &'static str },
 
-    #[error("{}: is not a regular file (it is {what}); apply_patch only changes regular files", .path.display())]
+    #[error("{}: is not a regular file (it is {what}); only regular files can be changed", .path.display())]
     NotAFile { path: PathBuf, what: &'static str },
 
     #[error("{}: cannot move to {}: that file already exists", .from.display(), .to.display())]
     MoveDestinationExists { from: PathBuf, to: PathBuf },
 
-    #[error("{}: the file is not valid UTF-8 text; apply_patch only edits text files", .path.display())]
+    #[error("{}: the file is not valid UTF-8 text; only text files can be edited", .path.display())]
     NotUtf8 { path: PathBuf },
 
     #[error("{}: refusing to write outside the writable roots (it resolves to {}); writable roots: {}", .path.display(), .resolved.display(), list_roots(.roots))]
@@ -152,6 +162,34 @@ pub enum PatchError {
         resolved: PathBuf,
         roots: Vec<PathBuf>,
     },
+
+    /// edit_file: old_string does not occur in the file.
+    #[error("{}: old_string was not found in the file, so nothing was changed.\n{details}", .path.display())]
+    EditNotFound { path: PathBuf, details: String },
+
+    /// edit_file: old_string occurs more than once and replace_all is false.
+    #[error(
+        "{}: old_string occurs {count} times{level_note} ({}); include more of the surrounding lines in old_string so that it matches exactly one place, or set replace_all to true to change every occurrence",
+        .path.display(),
+        on_lines(.lines, *.lines_more)
+    )]
+    EditAmbiguous {
+        path: PathBuf,
+        /// How many occurrences there are.
+        count: usize,
+        /// Distinct 1-based lines where the first occurrences start (at most a handful).
+        lines: Vec<usize>,
+        /// More lines have occurrences than are listed.
+        lines_more: bool,
+        level_note: String,
+    },
+
+    /// edit_file or write_file arguments that cannot be acted on.
+    #[error("{}: {message}", .path.display())]
+    InvalidEdit { path: PathBuf, message: String },
+
+    #[error("{tool}: the path is empty; give the file's path, relative to the working directory or absolute")]
+    MissingPath { tool: &'static str },
 
     #[error("{}: could not {action}: {source}", .path.display())]
     Io {
@@ -175,6 +213,16 @@ fn join_numbers(numbers: &[usize]) -> String {
     parts.join(", ")
 }
 
+fn on_lines(lines: &[usize], more: bool) -> String {
+    let word = if lines.len() == 1 && !more {
+        "line"
+    } else {
+        "lines"
+    };
+    let more = if more { ", …" } else { "" };
+    format!("on {word} {}{more}", join_numbers(lines))
+}
+
 fn after_line(searched_from: usize) -> String {
     if searched_from == 0 {
         String::new()
@@ -184,10 +232,10 @@ fn after_line(searched_from: usize) -> String {
 }
 
 fn missing_hint(action: &str) -> &'static str {
-    if action == "update" {
-        " (use `*** Add File:` to create it; check the path)"
-    } else {
-        " (check the path)"
+    match action {
+        "update" => " (use `*** Add File:` to create it; check the path)",
+        "edit" => " (use write_file to create it; check the path)",
+        _ => " (check the path)",
     }
 }
 
@@ -244,6 +292,48 @@ pub fn patch_from_shell_argv(argv: &[String]) -> Option<String> {
         }) => Some(patch),
         _ => None,
     }
+}
+
+/// Replaces `old_string` with `new_string` in one file: exactly one occurrence must exist,
+/// unless `replace_all`, which replaces every (non-overlapping) occurrence.
+///
+/// Lookup is exact first, then with `\r\n` read as `\n` (so bare-`\n` strings edit CRLF
+/// files), then as whole lines ignoring trailing whitespace; more than one match at the
+/// first step that finds any is an error naming the lines. Line breaks in `new_string` are
+/// written in the file's style. Errors name the file, quote old_string and show the file's
+/// closest lines. Paths, writes, permissions and all-or-nothing behave as in
+/// [`apply_patch`]; the diff covers only the changed lines and their context.
+pub fn edit_file(
+    path: &str,
+    old_string: &str,
+    new_string: &str,
+    replace_all: bool,
+    cwd: &Path,
+    writable_roots: &[PathBuf],
+) -> Result<ApplyOutcome, PatchError> {
+    edit::edit_file(
+        path,
+        old_string,
+        new_string,
+        replace_all,
+        cwd,
+        writable_roots,
+    )
+}
+
+/// Writes the whole file: creates it (and its parent directories) when missing — an `Add`
+/// change — else replaces its content — an `Update`, with a line diff against the old
+/// content. Permissions are kept. If the file's lines mostly end in `\r\n` and `content`
+/// uses bare `\n` only, the content is written with `\r\n`. Non-UTF-8 files can be
+/// overwritten; directories, special files and paths outside the writable roots are
+/// refused. Writing the content the file already has changes nothing on disk.
+pub fn write_file(
+    path: &str,
+    content: &str,
+    cwd: &Path,
+    writable_roots: &[PathBuf],
+) -> Result<ApplyOutcome, PatchError> {
+    edit::write_file(path, content, cwd, writable_roots)
 }
 
 impl fmt::Display for ApplyOutcome {

@@ -719,9 +719,8 @@ fn large_patch_applies_correctly() {
         expected[target] = format!("    value_{target} = changed({target});");
     }
     let patch = wrap(&body);
-    let started = std::time::Instant::now();
+    // Timing is measured by `bench/apply-patch`, not here.
     let outcome = apply_in(root, &patch).expect("apply");
-    eprintln!("1,000 hunks on 20,000 lines: {:?}", started.elapsed());
     assert_eq!(read(root, "big.rs"), expected.join("\n") + "\n");
     assert_eq!(
         outcome.changes[0].unified_diff.matches("\n@@ ").count(),
@@ -793,128 +792,4 @@ fn recognises_apply_patch_shell_invocations() {
     ] {
         assert_eq!(patch_from_shell_argv(&command), None, "{command:?}");
     }
-}
-
-// ----------------------------------------------------------------------------- robustness
-
-const FRAGMENTS: [&str; 16] = [
-    "*** Begin Patch",
-    "*** End Patch",
-    "*** Add File: ",
-    "*** Update File: ",
-    "*** Delete File: ",
-    "*** Move to: ",
-    "*** End of File",
-    "@@",
-    "@@ -1,2 +1,3 @@",
-    "\n",
-    "\r\n",
-    " ",
-    "-",
-    "+",
-    "../",
-    "\u{2014}é\u{00A0}",
-];
-
-fn mutate(rng: &mut fastrand::Rng, text: &str) -> String {
-    let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
-    for _ in 0..rng.usize(1..4) {
-        let at = rng.usize(0..lines.len());
-        match rng.u8(0..8) {
-            // Line-level edits keep the patch mostly well-formed, so the applier is reached.
-            0 => {
-                lines.remove(at);
-                if lines.is_empty() {
-                    lines.push(String::new());
-                }
-            }
-            1 => {
-                let copy = lines[at].clone();
-                lines.insert(at, copy);
-            }
-            2 => {
-                let other = rng.usize(0..lines.len());
-                lines.swap(at, other);
-            }
-            3 => {
-                let prefix = [" ", "-", "+", "", "@@ ", "*** "][rng.usize(0..6)];
-                let rest: String = lines[at].chars().skip(1).collect();
-                lines[at] = format!("{prefix}{rest}");
-            }
-            4 => {
-                let fragment = FRAGMENTS[rng.usize(0..FRAGMENTS.len())];
-                lines.insert(at, fragment.to_string());
-            }
-            // Character-level edits.
-            5 => {
-                let mut chars: Vec<char> = lines[at].chars().collect();
-                let pos = rng.usize(0..=chars.len());
-                chars.insert(pos, rng.char(..));
-                lines[at] = chars.into_iter().collect();
-            }
-            6 => {
-                let mut chars: Vec<char> = lines[at].chars().collect();
-                if !chars.is_empty() {
-                    let pos = rng.usize(0..chars.len());
-                    let end = (pos + rng.usize(1..6)).min(chars.len());
-                    chars.drain(pos..end);
-                }
-                lines[at] = chars.into_iter().collect();
-            }
-            _ => {
-                let fragment = FRAGMENTS[rng.usize(0..FRAGMENTS.len())];
-                let mut chars: Vec<char> = lines[at].chars().collect();
-                let pos = rng.usize(0..=chars.len());
-                chars.splice(pos..pos, fragment.chars());
-                lines[at] = chars.into_iter().collect();
-            }
-        }
-    }
-    lines.join("\n")
-}
-
-#[test]
-fn never_panics_on_mutated_or_random_input() {
-    let seeds = [
-        wrap("*** Add File: a.txt\n+one\n+two\n*** Delete File: b.txt\n*** Update File: c.txt\n*** Move to: d/c.txt\n@@ c1\n c2\n-c3\n+C3\n@@\n c4\n+c5\n*** End of File\n"),
-        wrap("*** Update File: c.txt\n\n c1\n-c2\n+\u{2014}\n"),
-        "<<'EOF'\n*** Begin Patch\n*** Update File: b.txt\n-b\n*** End Patch\nEOF".to_string(),
-    ];
-    let mut rng = fastrand::Rng::with_seed(
-        std::env::var("APPLY_PATCH_FUZZ_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0x5eed),
-    );
-    let (mut parsed, mut applied) = (0, 0);
-    // APPLY_PATCH_FUZZ_ROUNDS=200000 for a longer run.
-    let rounds = std::env::var("APPLY_PATCH_FUZZ_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(3000);
-    for round in 0..rounds {
-        let dir = workspace();
-        let root = dir.path();
-        write(root, "b.txt", "b\n");
-        write(root, "c.txt", "c1\nc2\nc3\nc2\nc3\nc4\n");
-        let text = if round % 10 == 9 {
-            (0..rng.usize(0..200)).map(|_| rng.char(..)).collect()
-        } else {
-            let seed = &seeds[rng.usize(0..seeds.len())];
-            mutate(&mut rng, seed)
-        };
-        if parse_patch(&text).is_ok() {
-            parsed += 1;
-        }
-        if apply_in(root, &text).is_ok() {
-            applied += 1;
-        }
-        let _ = patch_from_shell_argv(&argv(&["bash", "-lc", &text]));
-        let _ = patch_from_shell_argv(&argv(&[&format!("apply_patch <<{text}")]));
-    }
-    // The mutations must exercise the applier, not only the parser's error paths.
-    assert!(
-        parsed * 10 > rounds && applied * 30 > rounds,
-        "parsed {parsed}, applied {applied}"
-    );
 }
