@@ -53,7 +53,12 @@ fn runs_tools_feeds_results_back_and_keeps_the_prompt_append_only() {
     for wire in WIRES {
         let env = TestEnv::new(wire, &three_step_replies());
         std::fs::write(env.path("existing.txt"), "x").unwrap();
-        let output = env.run(&["exec", "create hello.txt"]);
+        let output = env.run(&[
+            "exec",
+            "-c",
+            "tools.edit=\"apply_patch\"",
+            "create hello.txt",
+        ]);
         let err = stderr(&output);
         assert!(output.status.success(), "{}: {err}", wire_name(wire));
         assert_eq!(stdout(&output), "Created hello.txt.\n");
@@ -505,4 +510,117 @@ fn the_plan_is_one_todo_list_item_per_turn() {
     let body = &env.server.requests()[3].body;
     let answer = output_of_call(Wire::Responses, body, "p3").unwrap();
     assert!(answer.contains("at most one may be"), "{answer}");
+}
+
+#[test]
+fn edit_mode_offers_edit_file_and_write_file() {
+    let env = TestEnv::new(
+        Wire::Anthropic,
+        &[
+            Reply::call(
+                "w",
+                "write_file",
+                json!({"path": "src/app.py", "content": "def greet():\n    return 'hi'\n"}),
+            ),
+            Reply::call(
+                "e",
+                "edit_file",
+                json!({"path": "src/app.py", "old_string": "'hi'", "new_string": "'hello'"}),
+            ),
+            Reply::call(
+                "bad",
+                "edit_file",
+                json!({"path": "src/app.py", "old_string": "nope", "new_string": "x"}),
+            ),
+            Reply::text("done"),
+        ],
+    );
+    let output = env.run(&["exec", "--json", "write and edit"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        std::fs::read_to_string(env.path("src/app.py")).unwrap(),
+        "def greet():\n    return 'hello'\n"
+    );
+    let tools: Vec<String> = env.server.requests()[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str().map(String::from))
+        .collect();
+    assert_eq!(
+        tools,
+        [
+            "shell",
+            "edit_file",
+            "write_file",
+            "read_file",
+            "list_dir",
+            "grep",
+            "find_files",
+            "update_plan"
+        ]
+    );
+    let changes: Vec<(Value, Value)> = json_events(&output)
+        .iter()
+        .filter(|e| e["item"]["type"] == "file_change" && e["type"] == "item.completed")
+        .map(|e| {
+            (
+                e["item"]["changes"][0]["kind"].clone(),
+                e["item"]["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        [
+            (json!("add"), json!("completed")),
+            (json!("update"), json!("completed")),
+            (Value::Null, json!("failed")),
+        ]
+    );
+    let body = &env.server.requests()[3].body;
+    let text = body.to_string();
+    assert!(text.contains("edit_file failed"), "{text}");
+}
+
+#[test]
+fn read_only_tools_read_search_and_show_as_tool_calls() {
+    let env = TestEnv::new(
+        Wire::Responses,
+        &[
+            Reply::call("r", "read_file", json!({"path": "notes.txt"}))
+                .with_call("g", "grep", json!({"pattern": "needle"}))
+                .with_call("l", "list_dir", json!({}))
+                .with_call("f", "find_files", json!({"query": "nts"})),
+            Reply::text("found it"),
+        ],
+    );
+    std::fs::write(env.path("notes.txt"), "first\nthe needle is here\n").unwrap();
+    let output = env.run(&["exec", "--json", "look"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let body = &env.server.requests()[1].body;
+    assert!(output_of_call(Wire::Responses, body, "r")
+        .unwrap()
+        .contains("     2\tthe needle is here"));
+    assert!(output_of_call(Wire::Responses, body, "g")
+        .unwrap()
+        .contains("notes.txt:2:the needle is here"));
+    assert!(output_of_call(Wire::Responses, body, "l")
+        .unwrap()
+        .contains("notes.txt"));
+    assert!(output_of_call(Wire::Responses, body, "f")
+        .unwrap()
+        .contains("notes.txt"));
+    let events = json_events(&output);
+    let tool_calls: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "item.completed" && e["item"]["type"] == "tool_call")
+        .collect();
+    assert_eq!(tool_calls.len(), 4);
+    assert_eq!(tool_calls[0]["item"]["tool"], "read_file");
+    assert_eq!(
+        tool_calls[0]["item"]["arguments"],
+        json!({"path": "notes.txt"})
+    );
+    assert_eq!(tool_calls[0]["item"]["status"], "completed");
 }

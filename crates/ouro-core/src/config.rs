@@ -301,7 +301,11 @@ fn default_provider_id() -> Result<String, ConfigError> {
 /// measurement on the evaluation; `tools.edit` overrides it.
 fn default_edit_tool(wire_api: WireApi) -> EditTool {
     match wire_api {
-        WireApi::Responses | WireApi::Chat | WireApi::Anthropic => EditTool::ApplyPatch,
+        // OpenAI's coding models are trained on the patch format.
+        WireApi::Responses => EditTool::ApplyPatch,
+        // Claude's tools are string replacement; open models behind Chat Completions do
+        // best with the simplest exact-match tool.
+        WireApi::Anthropic | WireApi::Chat => EditTool::Edit,
     }
 }
 

@@ -10,7 +10,8 @@ use serde::Deserialize;
 
 use crate::apply_patch::{self, ApplyOutcome, PatchError};
 use crate::{
-    parse_arguments, spec_for, BoxFuture, Invocation, ToolContext, ToolHandler, ToolResult,
+    parse_arguments, spec_for, BoxFuture, EditTool, Invocation, ToolContext, ToolHandler,
+    ToolResult,
 };
 
 const PATCH_DESCRIPTION: &str = r#"Edits files with a patch. The whole patch applies or nothing does.
@@ -35,6 +36,15 @@ struct ApplyPatchArgs {
     input: String,
 }
 
+/// The editing tools offered for an [`EditTool`] mode, in order.
+pub(crate) fn for_mode(mode: EditTool) -> Vec<Box<dyn ToolHandler>> {
+    match mode {
+        EditTool::ApplyPatch => vec![Box::new(ApplyPatchTool)],
+        EditTool::Edit => vec![Box::new(EditFileTool), Box::new(WriteFileTool)],
+        EditTool::Whole => vec![Box::new(WriteFileTool)],
+    }
+}
+
 pub(crate) struct ApplyPatchTool;
 
 impl ToolHandler for ApplyPatchTool {
@@ -55,6 +65,76 @@ impl ToolHandler for ApplyPatchTool {
     }
 }
 
+/// Replace an exact piece of text in a file. `old_string` must occur exactly once (give
+/// enough surrounding lines to make it unique) unless `replace_all` is set. Read the file
+/// first; copy the text exactly, indentation included.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct EditFileArgs {
+    /// The file to edit, relative to the workspace root.
+    path: String,
+    /// The exact text to replace.
+    old_string: String,
+    /// The text to put in its place.
+    new_string: String,
+    /// Replace every occurrence instead of exactly one (default false).
+    #[serde(default)]
+    replace_all: Option<bool>,
+}
+
+/// Write a whole file, creating it (and its directories) if it does not exist or replacing
+/// all of its content if it does.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct WriteFileArgs {
+    /// The file to write, relative to the workspace root.
+    path: String,
+    /// The complete new content of the file.
+    content: String,
+}
+
+pub(crate) struct EditFileTool;
+
+impl ToolHandler for EditFileTool {
+    fn spec(&self) -> ouro_protocol::ToolSpec {
+        spec_for::<EditFileArgs>("edit_file", "")
+    }
+
+    fn prepare(&self, arguments: &str) -> Result<Box<dyn Invocation>, String> {
+        let args: EditFileArgs = parse_arguments(
+            "edit_file",
+            arguments,
+            r#"{"path": "src/lib.rs", "old_string": "let x = 1;", "new_string": "let x = 2;"}"#,
+        )?;
+        Ok(Box::new(FileEdit::Replace {
+            path: args.path,
+            old_string: args.old_string,
+            new_string: args.new_string,
+            replace_all: args.replace_all.unwrap_or(false),
+        }))
+    }
+}
+
+pub(crate) struct WriteFileTool;
+
+impl ToolHandler for WriteFileTool {
+    fn spec(&self) -> ouro_protocol::ToolSpec {
+        spec_for::<WriteFileArgs>("write_file", "")
+    }
+
+    fn prepare(&self, arguments: &str) -> Result<Box<dyn Invocation>, String> {
+        let args: WriteFileArgs = parse_arguments(
+            "write_file",
+            arguments,
+            r#"{"path": "hello.py", "content": "print('hello')\n"}"#,
+        )?;
+        Ok(Box::new(FileEdit::Write {
+            path: args.path,
+            content: args.content,
+        }))
+    }
+}
+
 /// One checked file edit, of any of the editing tools.
 #[derive(Debug)]
 pub(crate) enum FileEdit {
@@ -62,6 +142,16 @@ pub(crate) enum FileEdit {
         patch: String,
         /// Where the patch's paths start, relative to the workspace (from a shell `cd`).
         workdir: Option<PathBuf>,
+    },
+    Replace {
+        path: String,
+        old_string: String,
+        new_string: String,
+        replace_all: bool,
+    },
+    Write {
+        path: String,
+        content: String,
     },
 }
 
@@ -75,6 +165,25 @@ impl FileEdit {
                     .map_or(ctx.cwd.clone(), |dir| ctx.cwd.join(dir));
                 apply_patch::apply_patch(patch, &cwd, &roots)
             }
+            FileEdit::Replace {
+                path,
+                old_string,
+                new_string,
+                replace_all,
+            } => {
+                apply_patch::edit_file(path, old_string, new_string, *replace_all, &ctx.cwd, &roots)
+            }
+            FileEdit::Write { path, content } => {
+                apply_patch::write_file(path, content, &ctx.cwd, &roots)
+            }
+        }
+    }
+
+    fn tool_name(&self) -> &'static str {
+        match self {
+            FileEdit::Patch { .. } => "apply_patch",
+            FileEdit::Replace { .. } => "edit_file",
+            FileEdit::Write { .. } => "write_file",
         }
     }
 }
@@ -95,6 +204,7 @@ impl Invocation for FileEdit {
                     .join(", "),
                 Err(_) => "a patch that does not parse".to_string(),
             },
+            FileEdit::Replace { path, .. } | FileEdit::Write { path, .. } => path.clone(),
         };
         (ApprovalKind::FileChange, format!("edit {files}"))
     }
@@ -107,12 +217,12 @@ impl Invocation for FileEdit {
     }
 
     fn execute<'a>(&'a self, ctx: &'a ToolContext) -> BoxFuture<'a, ToolResult> {
-        Box::pin(async move { outcome_result(self.apply(ctx), &ctx.cwd) })
+        Box::pin(async move { outcome_result(self.tool_name(), self.apply(ctx), &ctx.cwd) })
     }
 }
 
 /// The model's view and the front ends' view of an edit's outcome.
-fn outcome_result(outcome: Result<ApplyOutcome, PatchError>, cwd: &Path) -> ToolResult {
+fn outcome_result(tool: &str, outcome: Result<ApplyOutcome, PatchError>, cwd: &Path) -> ToolResult {
     match outcome {
         Ok(outcome) => ToolResult {
             output: outcome.summary(),
@@ -134,7 +244,7 @@ fn outcome_result(outcome: Result<ApplyOutcome, PatchError>, cwd: &Path) -> Tool
             }),
         },
         Err(err) => ToolResult {
-            output: format!("apply_patch failed: {err}"),
+            output: format!("{tool} failed: {err}"),
             success: false,
             item: Some(ThreadItemDetails::FileChange {
                 changes: Vec::new(),

@@ -75,7 +75,7 @@ pub fn parse_arguments<T: DeserializeOwned>(
 }
 
 /// The spec of a tool whose arguments are `T`: the schema comes from `T` and its doc
-/// comments.
+/// comments. An empty `description` takes the doc comment of `T` itself.
 pub fn spec_for<T: JsonSchema>(name: &str, description: &str) -> ToolSpec {
     let settings = schemars::generate::SchemaSettings::draft07().with(|s| {
         s.inline_subschemas = true;
@@ -83,14 +83,19 @@ pub fn spec_for<T: JsonSchema>(name: &str, description: &str) -> ToolSpec {
     });
     let schema = settings.into_generator().into_root_schema_for::<T>();
     let mut parameters = schema.to_value();
+    let mut type_doc = None;
     if let Some(map) = parameters.as_object_mut() {
-        // The type's Rust name and doc comment are ours, not the model's.
+        // The type's Rust name is ours, not the model's; its doc becomes the description.
         map.remove("title");
-        map.remove("description");
+        type_doc = map.remove("description");
     }
+    let description = match (description, type_doc) {
+        ("", Some(serde_json::Value::String(doc))) => doc,
+        (given, _) => given.to_string(),
+    };
     ToolSpec {
         name: name.to_string(),
-        description: description.to_string(),
+        description,
         parameters,
     }
 }
@@ -152,9 +157,8 @@ impl ToolRegistry {
     /// The tool set for a model family: `edit` decides how files are edited.
     pub fn new(edit: EditTool) -> ToolRegistry {
         let mut handlers: Vec<Box<dyn ToolHandler>> = vec![Box::new(crate::shell::ShellTool)];
-        match edit {
-            EditTool::ApplyPatch => handlers.push(Box::new(crate::edit_tools::ApplyPatchTool)),
-        }
+        handlers.extend(crate::edit_tools::for_mode(edit));
+        handlers.extend(crate::search_tools::all());
         handlers.push(Box::new(crate::plan::UpdatePlanTool));
         ToolRegistry {
             handlers: handlers

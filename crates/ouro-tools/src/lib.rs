@@ -15,6 +15,7 @@ mod handler;
 mod plan;
 mod read_only;
 pub mod search;
+mod search_tools;
 mod shell;
 
 use std::ffi::OsString;
@@ -39,6 +40,10 @@ pub use shell::ShellArgs;
 pub enum EditTool {
     /// `apply_patch` with the Codex patch format (OpenAI's coding models).
     ApplyPatch,
+    /// `edit_file` (exact string replacement) and `write_file` (whole files).
+    Edit,
+    /// `write_file` only: the model rewrites whole files.
+    Whole,
 }
 
 /// What every tool needs to know about where and how it runs.

@@ -6,16 +6,6 @@
 use std::ffi::OsStr;
 use std::path::{Component, Path, PathBuf};
 
-/// Credential stores under the home directory, relative to it.
-const HOME_SECRETS: &[&str] = &[
-    ".ssh",
-    ".gnupg",
-    ".aws",
-    ".config/gcloud",
-    ".netrc",
-    ".docker/config.json",
-];
-
 /// The sensitive locations for one home directory and one `$OURO_HOME`.
 #[derive(Debug, Clone)]
 pub(crate) struct Sensitive {
@@ -38,7 +28,8 @@ impl Sensitive {
     pub(crate) fn new(home: Option<&Path>, ouro_home: Option<&Path>) -> Self {
         let mut lexical: Vec<PathBuf> = Vec::new();
         if let Some(home) = home {
-            lexical.extend(HOME_SECRETS.iter().map(|rel| home.join(rel)));
+            // The same list the sandbox hides from commands.
+            lexical.extend(ouro_sandbox::sensitive_paths(home));
         }
         match (ouro_home, home) {
             (Some(ouro_home), _) => lexical.push(ouro_home.to_path_buf()),
