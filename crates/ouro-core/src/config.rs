@@ -306,6 +306,9 @@ fn default_edit_tool(wire_api: WireApi) -> EditTool {
         // Claude's tools are string replacement; open models behind Chat Completions do
         // best with the simplest exact-match tool.
         WireApi::Anthropic | WireApi::Chat => EditTool::Edit,
+        // Small local models: the simplest tool; the evaluation will tell whether `whole`
+        // does better.
+        WireApi::Local => EditTool::Edit,
     }
 }
 

@@ -7,10 +7,11 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::Utc;
 use futures_util::future::join_all;
-use ouro_model::{ModelClient, ModelError};
+use ouro_model::{ModelClient, ModelError, ModelProvider, WireApi};
 use ouro_protocol::{
     ApprovalDecision, ApprovalKind, ApprovalRequest, ErrorInfo, Event, ModelEvent, Prompt,
     ResponseItem, Role, ThreadItem, ThreadItemDetails, TokenUsage, ToolSpec,
@@ -53,7 +54,7 @@ enum Gate {
 pub struct Session {
     meta: SessionMeta,
     config: Config,
-    client: ModelClient,
+    model: Arc<dyn ModelProvider>,
     registry: ToolRegistry,
     /// The specs of `registry`, computed once: every request sends the same list.
     tools: Vec<ToolSpec>,
@@ -72,7 +73,7 @@ pub struct Session {
 impl Session {
     /// Starts a new session and its rollout file.
     pub fn create(config: Config) -> Result<Session, SessionError> {
-        let client = ModelClient::new(config.provider.clone(), config.model.clone())?;
+        let model = connect(&config)?;
         let now = Utc::now();
         let meta = SessionMeta {
             id: uuid::Uuid::now_v7().to_string(),
@@ -84,17 +85,17 @@ impl Session {
             ouro_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let recorder = RolloutRecorder::create(&config.ouro_home, &meta)?;
-        Ok(Self::assemble(config, client, meta, Vec::new(), recorder))
+        Ok(Self::assemble(config, model, meta, Vec::new(), recorder))
     }
 
     /// Continues the session stored at `path` with its whole history. Returns warnings about
     /// lines that could not be read.
     pub fn resume(config: Config, path: &Path) -> Result<(Session, Vec<String>), SessionError> {
-        let client = ModelClient::new(config.provider.clone(), config.model.clone())?;
+        let model = connect(&config)?;
         let loaded = rollout::load(path)?;
         let history: Vec<ResponseItem> = loaded.items().cloned().collect();
         let recorder = RolloutRecorder::reopen(path)?;
-        let mut session = Self::assemble(config, client, loaded.meta, history, recorder);
+        let mut session = Self::assemble(config, model, loaded.meta, history, recorder);
         // A crash or interrupt may have left calls without outputs; providers reject that.
         session.answer_dangling_calls("the session ended before this call finished")?;
         let changes = prompt::changed_settings(
@@ -113,7 +114,7 @@ impl Session {
 
     fn assemble(
         config: Config,
-        client: ModelClient,
+        model: Arc<dyn ModelProvider>,
         meta: SessionMeta,
         history: Vec<ResponseItem>,
         recorder: RolloutRecorder,
@@ -132,7 +133,7 @@ impl Session {
         Session {
             meta,
             config,
-            client,
+            model,
             tools: registry.specs(),
             registry,
             history,
@@ -256,7 +257,7 @@ impl Session {
             tools: self.tools.clone(),
             input: self.history.clone(),
         };
-        let mut stream = self.client.stream(&prompt);
+        let mut stream = self.model.stream(&prompt);
         let mut items = Vec::new();
         while let Some(event) = stream.next().await {
             match event? {
@@ -549,4 +550,16 @@ impl Session {
             details,
         }
     }
+}
+
+/// The model the config names: an HTTP provider, or the embedded one.
+fn connect(config: &Config) -> Result<Arc<dyn ModelProvider>, SessionError> {
+    if config.provider.wire_api == WireApi::Local {
+        return Err(SessionError::Model(ModelError::Config {
+            provider: config.provider.name.clone(),
+            message: "this build of ouro has no embedded model; configure an HTTP provider".into(),
+        }));
+    }
+    let client = ModelClient::new(config.provider.clone(), config.model.clone())?;
+    Ok(Arc::new(client))
 }

@@ -23,9 +23,9 @@ use tokio::sync::mpsc;
 use tokio::time::{sleep, timeout};
 
 use crate::error::{provider_message, ModelError};
-use crate::provider::{ProviderInfo, WireApi};
+use crate::provider::ProviderInfo;
 use crate::sse::SseParser;
-use crate::wire::{self, DecodeError, Progress};
+use crate::wire::{self, DecodeError, HttpWire, Progress};
 
 const USER_AGENT: &str = concat!("ouro/", env!("CARGO_PKG_VERSION"));
 const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -47,6 +47,7 @@ pub struct ModelClient {
 
 struct Inner {
     provider: ProviderInfo,
+    wire: HttpWire,
     model: String,
     url: String,
     /// Every request's headers, the API key included.
@@ -94,7 +95,10 @@ impl ModelClient {
             provider: provider.name.clone(),
             message,
         };
-        let headers = request_headers(&provider, api_key.as_deref()).map_err(config_error)?;
+        let wire = HttpWire::of(provider.wire_api).ok_or_else(|| {
+            config_error("wire_api \"local\" is the embedded model, not an HTTP provider".into())
+        })?;
+        let headers = request_headers(wire, &provider, api_key.as_deref()).map_err(config_error)?;
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -103,7 +107,7 @@ impl ModelClient {
         let url = format!(
             "{}/{}",
             provider.base_url.trim_end_matches('/'),
-            wire::path(provider.wire_api)
+            wire::path(wire)
         );
         let parsed = reqwest::Url::parse(&url);
         if !parsed.is_ok_and(|url| matches!(url.scheme(), "http" | "https")) {
@@ -115,6 +119,7 @@ impl ModelClient {
         Ok(ModelClient {
             inner: Arc::new(Inner {
                 provider,
+                wire,
                 model,
                 url,
                 headers,
@@ -139,7 +144,7 @@ impl ModelClient {
     /// Outside a tokio runtime.
     pub fn stream(&self, prompt: &Prompt) -> ResponseStream {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let body = wire::request_body(self.inner.provider.wire_api, &self.inner.model, prompt);
+        let body = wire::request_body(self.inner.wire, &self.inner.model, prompt);
         let body = Bytes::from(body.to_string());
         let inner = Arc::clone(&self.inner);
         tokio::spawn(async move {
@@ -152,12 +157,34 @@ impl ModelClient {
     }
 }
 
+/// Anything that answers a prompt with a stream of events: an HTTP provider
+/// ([`ModelClient`]) or the embedded model.
+pub trait ModelProvider: Send + Sync {
+    /// Starts answering `prompt`; dropping the stream cancels it.
+    fn stream(&self, prompt: &Prompt) -> ResponseStream;
+}
+
+impl ModelProvider for ModelClient {
+    fn stream(&self, prompt: &Prompt) -> ResponseStream {
+        ModelClient::stream(self, prompt)
+    }
+}
+
+/// The sending side of a [`ResponseStream`], for providers that produce events themselves.
+pub type ResponseSender = mpsc::Sender<Result<ModelEvent, ModelError>>;
+
 /// The events of one response, ending with [`ModelEvent::Completed`] or an error.
 pub struct ResponseStream {
     rx: mpsc::Receiver<Result<ModelEvent, ModelError>>,
 }
 
 impl ResponseStream {
+    /// A stream fed through the returned sender; it ends when the sender is dropped.
+    pub fn channel() -> (ResponseSender, ResponseStream) {
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        (tx, ResponseStream { rx })
+    }
+
     /// The next event; `None` once the response completed or failed.
     pub async fn next(&mut self) -> Option<Result<ModelEvent, ModelError>> {
         self.rx.recv().await
@@ -317,7 +344,7 @@ impl Inner {
 
     /// Decodes the response body and forwards its events until the response completes.
     async fn pump(&self, response: reqwest::Response, tx: &EventSender) -> StreamEnd {
-        let mut decoder = wire::decoder(self.provider.wire_api);
+        let mut decoder = wire::decoder(self.wire);
         let mut parser = SseParser::default();
         let mut body = response.bytes_stream();
         let mut sse_events = Vec::new();
@@ -414,22 +441,26 @@ impl ModelError {
     }
 }
 
-fn request_headers(provider: &ProviderInfo, api_key: Option<&str>) -> Result<HeaderMap, String> {
+fn request_headers(
+    wire: HttpWire,
+    provider: &ProviderInfo,
+    api_key: Option<&str>,
+) -> Result<HeaderMap, String> {
     let value = |name: &str, value: &str| {
         HeaderValue::from_str(value).map_err(|_| format!("invalid value for header {name}"))
     };
     let mut headers = HeaderMap::new();
     headers.insert("accept", HeaderValue::from_static("text/event-stream"));
     headers.insert("content-type", HeaderValue::from_static("application/json"));
-    match provider.wire_api {
-        WireApi::Responses | WireApi::Chat => {
+    match wire {
+        HttpWire::Responses | HttpWire::Chat => {
             if let Some(key) = api_key {
                 let mut auth = value("authorization", &format!("Bearer {key}"))?;
                 auth.set_sensitive(true);
                 headers.insert("authorization", auth);
             }
         }
-        WireApi::Anthropic => {
+        HttpWire::Anthropic => {
             if let Some(key) = api_key {
                 let mut key = value("x-api-key", key)?;
                 key.set_sensitive(true);
@@ -492,6 +523,7 @@ fn error_chain(err: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::provider::WireApi;
 
     #[test]
     fn backoff_doubles_with_jitter_and_is_capped() {
@@ -547,27 +579,25 @@ mod tests {
         provider
             .http_headers
             .insert("X-Title".into(), "ouro".into());
-        let headers = request_headers(&provider, Some("k1")).unwrap();
+        let headers = request_headers(HttpWire::Chat, &provider, Some("k1")).unwrap();
         assert_eq!(headers["authorization"], "Bearer k1");
         assert_eq!(headers["x-title"], "ouro");
         assert_eq!(headers["accept"], "text/event-stream");
         assert!(!headers.contains_key("anthropic-version"));
 
-        provider.wire_api = WireApi::Anthropic;
-        let headers = request_headers(&provider, Some("k2")).unwrap();
+        let headers = request_headers(HttpWire::Anthropic, &provider, Some("k2")).unwrap();
         assert_eq!(headers["x-api-key"], "k2");
         assert_eq!(headers["anthropic-version"], ANTHROPIC_VERSION);
         assert!(!headers.contains_key("authorization"));
 
-        provider.wire_api = WireApi::Responses;
-        assert!(!request_headers(&provider, None)
+        assert!(!request_headers(HttpWire::Responses, &provider, None)
             .unwrap()
             .contains_key("authorization"));
 
         provider
             .http_headers
             .insert("bad header".into(), "v".into());
-        let err = request_headers(&provider, None).unwrap_err();
+        let err = request_headers(HttpWire::Chat, &provider, None).unwrap_err();
         assert!(err.contains("bad header"), "{err}");
     }
 
@@ -581,5 +611,9 @@ mod tests {
         let provider = ProviderInfo::new("P", "http://x/v1", WireApi::Chat, None);
         let err = ModelClient::with_api_key(provider, "m".into(), Some("a\nb".into())).unwrap_err();
         assert!(err.to_string().contains("authorization"), "{err}");
+
+        let provider = ProviderInfo::new("P", "", WireApi::Local, None);
+        let err = ModelClient::with_api_key(provider, "m".into(), None).unwrap_err();
+        assert!(err.to_string().contains("embedded model"), "{err}");
     }
 }

@@ -18,6 +18,6 @@ mod provider;
 mod sse;
 mod wire;
 
-pub use client::{ModelClient, ResponseStream};
+pub use client::{ModelClient, ModelProvider, ResponseSender, ResponseStream};
 pub use error::ModelError;
 pub use provider::{built_in_providers, ProviderInfo, WireApi};

@@ -17,6 +17,8 @@ pub enum WireApi {
     Chat,
     /// Anthropic Messages: `POST {base_url}/messages`.
     Anthropic,
+    /// The embedded model (llama.cpp in process), no HTTP at all.
+    Local,
 }
 
 /// One model provider as configured under `[model_providers.NAME]`.
@@ -25,7 +27,9 @@ pub enum WireApi {
 pub struct ProviderInfo {
     /// Display name, used in messages.
     pub name: String,
-    /// E.g. `http://localhost:11434/v1`; the format's path is appended to it.
+    /// E.g. `http://localhost:11434/v1`; the format's path is appended to it. Unused by the
+    /// embedded model.
+    #[serde(default)]
     pub base_url: String,
     #[serde(default = "default_wire_api")]
     pub wire_api: WireApi,
@@ -44,6 +48,9 @@ pub struct ProviderInfo {
     /// Longest silence allowed while waiting for response headers or between body chunks.
     #[serde(default = "default_stream_idle_timeout_ms")]
     pub stream_idle_timeout_ms: u64,
+    /// The embedded model's GGUF file, when it is not one of the models ouro manages.
+    #[serde(default)]
+    pub model_path: Option<std::path::PathBuf>,
 }
 
 fn default_wire_api() -> WireApi {
@@ -79,6 +86,7 @@ impl ProviderInfo {
             request_max_retries: default_request_max_retries(),
             stream_max_retries: default_stream_max_retries(),
             stream_idle_timeout_ms: default_stream_idle_timeout_ms(),
+            model_path: None,
         }
     }
 }

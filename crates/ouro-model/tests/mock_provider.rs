@@ -16,6 +16,7 @@ fn wire(api: WireApi) -> Wire {
         WireApi::Responses => Wire::Responses,
         WireApi::Chat => Wire::Chat,
         WireApi::Anthropic => Wire::Anthropic,
+        WireApi::Local => panic!("the embedded model is not served over HTTP"),
     }
 }
 
@@ -130,6 +131,7 @@ async fn each_format_streams_a_reply_with_its_headers_and_path() {
             WireApi::Responses => ("/v1/responses", "authorization"),
             WireApi::Chat => ("/v1/chat/completions", "authorization"),
             WireApi::Anthropic => ("/v1/messages", "x-api-key"),
+            WireApi::Local => panic!("the embedded model is not served over HTTP"),
         };
         assert_eq!(request.path, path);
         let expected_key = if api == WireApi::Anthropic {

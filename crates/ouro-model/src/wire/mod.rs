@@ -19,30 +19,49 @@ use serde_json::Value;
 use crate::provider::WireApi;
 use crate::sse::SseEvent;
 
+/// The wire formats spoken over HTTP (every [`WireApi`] but the embedded model's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HttpWire {
+    Responses,
+    Chat,
+    Anthropic,
+}
+
+impl HttpWire {
+    pub(crate) fn of(api: WireApi) -> Option<HttpWire> {
+        match api {
+            WireApi::Responses => Some(HttpWire::Responses),
+            WireApi::Chat => Some(HttpWire::Chat),
+            WireApi::Anthropic => Some(HttpWire::Anthropic),
+            WireApi::Local => None,
+        }
+    }
+}
+
 /// Where requests of `wire` go, relative to the provider's base URL.
-pub(crate) fn path(wire: WireApi) -> &'static str {
+pub(crate) fn path(wire: HttpWire) -> &'static str {
     match wire {
-        WireApi::Responses => "responses",
-        WireApi::Chat => "chat/completions",
-        WireApi::Anthropic => "messages",
+        HttpWire::Responses => "responses",
+        HttpWire::Chat => "chat/completions",
+        HttpWire::Anthropic => "messages",
     }
 }
 
 /// The JSON request body for `prompt`.
-pub(crate) fn request_body(wire: WireApi, model: &str, prompt: &Prompt) -> Value {
+pub(crate) fn request_body(wire: HttpWire, model: &str, prompt: &Prompt) -> Value {
     match wire {
-        WireApi::Responses => responses::request_body(model, prompt),
-        WireApi::Chat => chat::request_body(model, prompt),
-        WireApi::Anthropic => anthropic::request_body(model, prompt),
+        HttpWire::Responses => responses::request_body(model, prompt),
+        HttpWire::Chat => chat::request_body(model, prompt),
+        HttpWire::Anthropic => anthropic::request_body(model, prompt),
     }
 }
 
 /// A fresh decoder for one response stream.
-pub(crate) fn decoder(wire: WireApi) -> Box<dyn Decoder> {
+pub(crate) fn decoder(wire: HttpWire) -> Box<dyn Decoder> {
     match wire {
-        WireApi::Responses => Box::new(responses::ResponsesDecoder),
-        WireApi::Chat => Box::<chat::ChatDecoder>::default(),
-        WireApi::Anthropic => Box::<anthropic::AnthropicDecoder>::default(),
+        HttpWire::Responses => Box::new(responses::ResponsesDecoder),
+        HttpWire::Chat => Box::<chat::ChatDecoder>::default(),
+        HttpWire::Anthropic => Box::<anthropic::AnthropicDecoder>::default(),
     }
 }
 
