@@ -5,6 +5,7 @@
 //! 130 interrupted (Ctrl-C or SIGTERM) — the session is recorded and can be resumed.
 
 mod exec;
+mod model;
 mod sessions;
 
 use std::io::Read;
@@ -50,6 +51,11 @@ enum Command {
         /// The command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// Local model files: pull, list, rm, info.
+    Model {
+        #[command(subcommand)]
+        command: model::ModelCommand,
     },
     /// Apply a patch in the Codex patch format, read from stdin, to the current directory.
     ApplyPatch {
@@ -148,6 +154,7 @@ fn main() -> ExitCode {
         Command::Sessions { command } => sessions::main(command),
         Command::Sandbox { config, command } => sandbox_main(&config, &command),
         Command::ApplyPatch { cd } => apply_patch_main(cd),
+        Command::Model { command } => model::main(command),
     };
     ExitCode::from(code)
 }
