@@ -15,6 +15,7 @@ use ouro_tools::{ApprovalPolicy, EditTool};
 use serde::Deserialize;
 
 use crate::environment::ShellEnvironmentPolicy;
+use crate::prompt::PromptFamily;
 
 /// The file's shape. Unknown keys are errors, so a typo never silently does nothing.
 #[derive(Debug, Default, Deserialize)]
@@ -41,6 +42,10 @@ struct ConfigToml {
     tools: ToolsToml,
     #[serde(default)]
     shell_environment_policy: ShellEnvironmentPolicy,
+    /// Which built-in base prompt to use; the default depends on the provider.
+    instructions_family: Option<PromptFamily>,
+    /// A file whose text replaces the built-in base prompt.
+    instructions_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -108,6 +113,8 @@ pub struct Config {
     pub shell_timeout: Duration,
     pub edit_tool: EditTool,
     pub shell_environment_policy: ShellEnvironmentPolicy,
+    pub prompt_family: PromptFamily,
+    pub instructions_file: Option<PathBuf>,
     /// The ouro binary that confines sandboxed commands: the running executable.
     pub sandbox_helper: PathBuf,
 }
@@ -233,6 +240,11 @@ impl Config {
             sandbox_workspace_write: file.sandbox_workspace_write,
             sandbox_limits: file.sandbox_limits,
             shell_environment_policy: file.shell_environment_policy,
+            prompt_family: file.instructions_family.unwrap_or(match provider.wire_api {
+                WireApi::Local => PromptFamily::Small,
+                _ => PromptFamily::Default,
+            }),
+            instructions_file: file.instructions_file.map(|f| ouro_home.join(f)),
             edit_tool: file
                 .tools
                 .edit

@@ -5,13 +5,55 @@
 //! warm. Settings that change later are told to the model as new messages instead.
 
 use chrono::{DateTime, Utc};
+use ouro_tools::EditTool;
+use serde::Deserialize;
 
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
 
-const BASE_INSTRUCTIONS: &str = include_str!("../prompts/base.md");
+/// Which base prompt a model gets. Model families differ in what they follow well: small
+/// local models need a short, concrete prompt. Chosen per wire format by default
+/// (`instructions_family` overrides), to be settled by measurement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptFamily {
+    Default,
+    Small,
+}
 
-pub fn instructions(config: &Config, now: DateTime<Utc>) -> String {
-    format!("{BASE_INSTRUCTIONS}\n{}", environment_context(config, now))
+fn family_prompt(family: PromptFamily) -> &'static str {
+    match family {
+        PromptFamily::Default => include_str!("../prompts/default.md"),
+        PromptFamily::Small => include_str!("../prompts/small.md"),
+    }
+}
+
+/// How to edit files with the tools this session offers.
+fn edit_hint(edit: EditTool) -> &'static str {
+    match edit {
+        EditTool::ApplyPatch => "Edit files with `apply_patch`.",
+        EditTool::Edit => {
+            "Edit files with `edit_file` (exact text replacement) and create them with `write_file`."
+        }
+        EditTool::Whole => "Create and change files with `write_file`, giving the whole file.",
+    }
+}
+
+/// The session's instructions: the base prompt (the family's, or `instructions_file`), how
+/// to edit, and the environment.
+pub fn instructions(config: &Config, now: DateTime<Utc>) -> Result<String, ConfigError> {
+    let base = match &config.instructions_file {
+        Some(path) => std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?,
+        None => family_prompt(config.prompt_family).to_string(),
+    };
+    Ok(format!(
+        "{}\n{}\n\n{}",
+        base.trim_end(),
+        edit_hint(config.edit_tool),
+        environment_context(config, now)
+    ))
 }
 
 /// The settings the model must know to act sensibly, in a tagged block.

@@ -38,6 +38,8 @@ pub enum SessionError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Rollout(#[from] RolloutError),
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     #[error("the model stream ended without completing the response")]
     IncompleteResponse,
     #[error("stopped by the user at an approval request")]
@@ -81,7 +83,7 @@ impl Session {
             cwd: config.cwd.clone(),
             model: config.model.clone(),
             model_provider: config.provider_id.clone(),
-            instructions: prompt::instructions(&config, now),
+            instructions: prompt::instructions(&config, now)?,
             ouro_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let recorder = RolloutRecorder::create(&config.ouro_home, &meta)?;
