@@ -186,35 +186,10 @@ impl Drop for Visitor<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    struct Fixture {
-        _dir: tempfile::TempDir,
-        root: PathBuf,
-        guard: Sensitive,
-    }
-
-    fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().canonicalize().expect("canonical");
-        std::fs::create_dir_all(root.join("work/.git")).expect("mkdir");
-        let guard = Sensitive::new(Some(&root.join("home")), None);
-        Fixture {
-            _dir: dir,
-            root,
-            guard,
-        }
-    }
+    use crate::search::fixture::{fixture, Fixture};
 
     impl Fixture {
-        fn work(&self) -> PathBuf {
-            self.root.join("work")
-        }
-        fn touch(&self, rel: &str) {
-            let path = self.work().join(rel);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, "").expect("write");
-        }
         fn find(&self, query: &str, max: Option<usize>) -> Result<String, String> {
             let args = FindFilesArgs {
                 query: query.into(),
@@ -236,7 +211,7 @@ mod tests {
             "tests/grep_cli.rs",
             "README.md",
         ] {
-            f.touch(rel);
+            f.write_empty(rel);
         }
         let out = f.find("main.rs", None).expect("find");
         let lines: Vec<&str> = out.lines().collect();
@@ -265,7 +240,7 @@ mod tests {
     fn ties_go_to_the_shorter_path_then_alphabetical() {
         let f = fixture();
         for rel in ["b/x/util.rs", "a/x/util.rs", "util.rs"] {
-            f.touch(rel);
+            f.write_empty(rel);
         }
         let out = f.find("'util.rs", None).expect("find");
         assert_eq!(out, "util.rs\na/x/util.rs\nb/x/util.rs");
@@ -275,10 +250,10 @@ mod tests {
     fn cap_counts_the_rest_and_ignore_files_apply() {
         let f = fixture();
         for i in 0..80 {
-            f.touch(&format!("mod{i:02}/file.rs"));
+            f.write_empty(&format!("mod{i:02}/file.rs"));
         }
-        f.touch("target/file.rs");
-        f.touch(".git/file.rs");
+        f.write_empty("target/file.rs");
+        f.write_empty(".git/file.rs");
         std::fs::write(f.work().join(".gitignore"), "target/\n").expect("write");
         let out = f.find("file", None).expect("find");
         let lines: Vec<&str> = out.lines().collect();

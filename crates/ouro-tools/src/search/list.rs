@@ -179,30 +179,10 @@ fn list_dir_capped(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
 
-    struct Fixture {
-        _dir: tempfile::TempDir,
-        root: PathBuf,
-        guard: Sensitive,
-    }
-
-    fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().canonicalize().expect("canonical");
-        std::fs::create_dir_all(root.join("work/.git/info")).expect("mkdir");
-        let guard = Sensitive::new(Some(&root.join("home")), None);
-        Fixture {
-            _dir: dir,
-            root,
-            guard,
-        }
-    }
+    use crate::search::fixture::{fixture, Fixture};
 
     impl Fixture {
-        fn work(&self) -> PathBuf {
-            self.root.join("work")
-        }
         fn touch(&self, rel: &str) {
             let path = self.work().join(rel);
             if rel.ends_with('/') {

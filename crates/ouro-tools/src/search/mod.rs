@@ -11,6 +11,8 @@
 //! version-control directories (`.git`, `.hg`, `.svn`, `.jj`) are skipped.
 
 mod find;
+#[cfg(test)]
+mod fixture;
 mod grep;
 mod list;
 mod read;

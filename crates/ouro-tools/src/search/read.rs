@@ -409,35 +409,10 @@ fn invalid_utf8_bytes(mut bytes: &[u8]) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
-    use std::path::PathBuf;
 
-    struct Fixture {
-        _dir: tempfile::TempDir,
-        root: PathBuf,
-        guard: Sensitive,
-    }
-
-    fn fixture() -> Fixture {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let root = dir.path().canonicalize().expect("canonical");
-        std::fs::create_dir_all(root.join("work")).expect("mkdir");
-        let guard = Sensitive::new(Some(&root.join("home")), None);
-        Fixture {
-            _dir: dir,
-            root,
-            guard,
-        }
-    }
+    use crate::search::fixture::{fixture, Fixture};
 
     impl Fixture {
-        fn work(&self) -> PathBuf {
-            self.root.join("work")
-        }
-        fn write(&self, rel: &str, contents: impl AsRef<[u8]>) {
-            let path = self.work().join(rel);
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(path, contents).expect("write");
-        }
         fn read(
             &self,
             path: &str,
