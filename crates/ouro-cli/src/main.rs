@@ -5,6 +5,7 @@
 //! 130 interrupted (Ctrl-C or SIGTERM) — the session is recorded and can be resumed.
 
 mod exec;
+mod policy;
 mod sessions;
 
 use std::io::Read;
@@ -50,6 +51,16 @@ enum Command {
         /// The command and its arguments.
         #[arg(last = true, required = true)]
         command: Vec<String>,
+    },
+    /// What ouro would do with a command: allow, prompt or forbid, and why.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
+    /// Rules from $OURO_HOME/rules.toml and .ouro/rules.toml: which one matches a command.
+    Rules {
+        #[command(subcommand)]
+        command: policy::RulesCommand,
     },
     /// Apply a patch in the Codex patch format, read from stdin, to the current directory.
     ApplyPatch {
@@ -147,6 +158,8 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec::main(args),
         Command::Sessions { command } => sessions::main(command),
         Command::Sandbox { config, command } => sandbox_main(&config, &command),
+        Command::Policy { command } => policy::policy_main(command),
+        Command::Rules { command } => policy::rules_main(command),
         Command::ApplyPatch { cd } => apply_patch_main(cd),
     };
     ExitCode::from(code)
