@@ -5,6 +5,7 @@
 //! [`Output`]: whether it carries downloaded or decoded data (`taint`), and its exact text
 //! when that is known (`echo 'ls' | sh`), so that a shell reading it can be judged.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use tree_sitter::{Node, Parser, Tree};
@@ -468,6 +469,11 @@ pub(super) struct Analyzer<'r> {
     trace: Vec<CommandTrace>,
     /// Files written from a download: (path, what downloaded it).
     pub downloaded: Vec<(PathBuf, String)>,
+    /// Shell variables whose value is known (`dir=build`, `tmp=$(mktemp -d)`); a variable
+    /// set in a way not followed is dropped, so that it counts as unknown.
+    pub vars: HashMap<String, Word>,
+    /// Off once the script defines a function (a call may then set anything).
+    pub track_vars: bool,
     depth: usize,
     parser: Option<Parser>,
 }
@@ -494,6 +500,8 @@ impl<'r> Analyzer<'r> {
             findings: Vec::new(),
             trace: Vec::new(),
             downloaded: Vec::new(),
+            vars: HashMap::new(),
+            track_vars: true,
             depth: 0,
             parser: None,
         }
@@ -571,6 +579,7 @@ impl<'r> Analyzer<'r> {
         };
         let saved_findings = std::mem::take(&mut self.findings);
         let saved_cwd = self.cwd.clone();
+        let saved_vars = self.vars.clone();
         self.depth += 1;
         let root = tree.root_node();
         let output = self.block(root, src, &Stdin::Inherited);
@@ -582,6 +591,7 @@ impl<'r> Analyzer<'r> {
         }
         self.depth -= 1;
         self.cwd = saved_cwd;
+        self.vars = saved_vars;
         let inner = std::mem::replace(&mut self.findings, saved_findings);
         (combine(inner), output)
     }
@@ -662,6 +672,9 @@ impl<'r> Analyzer<'r> {
                 Output::default()
             }
             "unset_command" => {
+                for child in children(node).into_iter().filter(|c| c.is_named()) {
+                    self.vars.remove(node_text(child, src));
+                }
                 self.scan_children(node, src);
                 self.push(Verdict::allow(
                     &shorten(node_text(node, src)),
@@ -677,13 +690,18 @@ impl<'r> Analyzer<'r> {
                 ));
                 Output::default()
             }
+            "for_statement" => {
+                if let Some(var) = node.child_by_field_name("variable") {
+                    self.vars.remove(node_text(var, src));
+                }
+                self.block(node, src, stdin)
+            }
             "list"
             | "subshell"
             | "compound_statement"
             | "negated_command"
             | "if_statement"
             | "while_statement"
-            | "for_statement"
             | "c_style_for_statement"
             | "case_statement" => self.block(node, src, stdin),
             kind => {
@@ -744,7 +762,7 @@ impl<'r> Analyzer<'r> {
             match (field, child.kind()) {
                 (Some("redirect"), _) => redirects.push(child),
                 (Some("name" | "argument"), _) => words.push(self.word(child, src)),
-                (_, "variable_assignment") => self.assignment(child, src, &display),
+                (_, "variable_assignment") => self.assignment(child, src, &display, false),
                 (_, "comment") => {}
                 (_, kind) if child.is_named() => {
                     self.push(Verdict::prompt(
@@ -822,7 +840,7 @@ impl<'r> Analyzer<'r> {
                 let text = target.text();
                 match op {
                     "<" => {
-                        let taint = self.downloaded_by(&target);
+                        let taint = target.taint.clone().or_else(|| self.downloaded_by(&target));
                         r.stdin = Some(Stdin::Data {
                             what: "a file",
                             taint,
@@ -906,8 +924,9 @@ impl<'r> Analyzer<'r> {
         }
     }
 
-    /// `NAME=value` before a command or on its own.
-    fn assignment(&mut self, node: Node, src: &str, display: &str) {
+    /// `NAME=value` before a command (for it only) or on its own (`store`: for the rest of
+    /// the script).
+    fn assignment(&mut self, node: Node, src: &str, display: &str, store: bool) {
         let name = node
             .child_by_field_name("name")
             .map_or("", |n| node_text(n, src))
@@ -916,19 +935,56 @@ impl<'r> Analyzer<'r> {
         if let Some(why) = dangerous_variable(&name, value.as_ref()) {
             self.push(Verdict::prompt(display, why));
         }
+        if store {
+            let value = value.map(|v| self.expand(&v)).unwrap_or_default();
+            let known = value
+                .segs
+                .iter()
+                .all(|s| matches!(s, Seg::Lit { .. } | Seg::Tilde(_)));
+            if known && self.track_vars && value.taint.is_none() {
+                self.vars.insert(name, value);
+            } else {
+                self.vars.remove(&name);
+            }
+        }
+    }
+
+    /// `word` with the variables whose value is known replaced by it.
+    pub fn expand(&self, word: &Word) -> Word {
+        let mut out = Word {
+            segs: Vec::new(),
+            taint: word.taint.clone(),
+            procsub: word.procsub,
+        };
+        for seg in &word.segs {
+            match seg {
+                Seg::Var(name) if self.track_vars && self.vars.contains_key(name) => {
+                    if let Some(value) = self.vars.get(name) {
+                        out.segs.extend(value.segs.iter().cloned());
+                    }
+                }
+                other => out.segs.push(other.clone()),
+            }
+        }
+        out
     }
 
     /// The assignments inside `export`/`declare`/… or a list of them.
     fn assignments(&mut self, node: Node, src: &str, display: &str) {
         if node.kind() == "variable_assignment" {
-            self.assignment(node, src, display);
+            self.assignment(node, src, display, true);
             return;
         }
         for child in children(node) {
-            if child.kind() == "variable_assignment" {
-                self.assignment(child, src, display);
-            } else if child.is_named() {
-                self.scan(child, src);
+            match child.kind() {
+                "variable_assignment" => self.assignment(child, src, display, true),
+                "variable_name" | "word" => {
+                    self.vars.remove(node_text(child, src));
+                }
+                _ if child.is_named() => {
+                    self.scan(child, src);
+                }
+                _ => {}
             }
         }
     }
@@ -941,6 +997,8 @@ impl<'r> Analyzer<'r> {
             .child_by_field_name("name")
             .map_or("", |n| node_text(n, src))
             .to_string();
+        self.track_vars = false;
+        self.vars.clear();
         let Some(body) = node.child_by_field_name("body") else {
             self.push(Verdict::prompt(&display, "defines a shell function"));
             return;

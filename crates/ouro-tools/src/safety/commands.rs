@@ -273,11 +273,31 @@ impl Analyzer<'_> {
             return outcome(Verdict::allow(display, "nothing to run"), Output::default());
         };
         let Some(name_text) = first.literal() else {
-            let verdict = match &first.taint {
-                Some(t) => Verdict::forbid(display, format!("runs a command named by {t}")),
-                None => Verdict::prompt(display, "the command name is only known when it runs"),
-            };
-            return outcome(verdict, Self::passthrough(ctx, args));
+            if let Some(t) = &first.taint {
+                let verdict = Verdict::forbid(display, format!("runs a command named by {t}"));
+                return outcome(verdict, Self::passthrough(ctx, args));
+            }
+            let computed = Verdict::prompt(display, "the command name is only known when it runs");
+            // `$(printf 'rm -rf /')`, `cmd=rm; $cmd`: when the value is known, judge what it
+            // runs too — but never allow a computed name.
+            let expanded = self.expand(first);
+            let known = expanded
+                .segs
+                .iter()
+                .all(|s| matches!(s, Seg::Lit { .. } | Seg::Dyn(_, Some(_))));
+            if known {
+                let mut words: Vec<Word> = expanded
+                    .code_text()
+                    .split_whitespace()
+                    .map(Word::plain)
+                    .collect();
+                if !words.is_empty() {
+                    words.extend(args.iter().cloned());
+                    let inner = self.command(words, ctx);
+                    return outcome(inner.verdict.max(computed), inner.output);
+                }
+            }
+            return outcome(computed, Self::passthrough(ctx, args));
         };
         if name_text.contains('/') {
             if let Some(t) = self.downloaded_by(first) {
@@ -299,6 +319,18 @@ impl Analyzer<'_> {
 
     fn program(&mut self, name: &str, args: &[Word], ctx: &Ctx, display: &str) -> Outcome {
         let t: Vec<String> = args.iter().map(Word::text).collect();
+        // Builtins that set variables in ways not followed: forget what was known.
+        match name {
+            "read" | "mapfile" | "readarray" | "getopts" | "printf" | "let" | "declare"
+            | "typeset" | "local" | "export" | "readonly" => {
+                for arg in &t {
+                    let var = arg.split(['=', '[']).next().unwrap_or("");
+                    self.vars.remove(var);
+                }
+            }
+            "eval" | "source" | "." => self.vars.clear(),
+            _ => {}
+        }
         let prompt =
             |why: &str| outcome(Verdict::prompt(display, why), Self::passthrough(ctx, args));
         let forbid = |why: String| outcome(Verdict::forbid(display, why), Output::default());
@@ -684,6 +716,20 @@ impl Analyzer<'_> {
                 outcome(
                     Verdict::allow(display, "only changes directory"),
                     Output::default(),
+                )
+            }
+            "mktemp" => {
+                // Its output, a new path under /tmp unless told otherwise.
+                let elsewhere = t.iter().any(|a| {
+                    a.contains('/') || a == "-p" || a.starts_with("--tmpdir") || a == "-t"
+                });
+                let literal = (!elsewhere).then(|| "/tmp/tmp.XXXXXXXXXX\n".to_string());
+                outcome(
+                    Verdict::prompt(display, "creates a temporary file"),
+                    Output {
+                        taint: None,
+                        literal,
+                    },
                 )
             }
             "popd" => {
@@ -1688,13 +1734,13 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
         | "basenc" | "expand" | "unexpand" | "ps" | "pgrep" | "free" | "uptime" | "cal"
         | "getconf" | "lscpu" | "lsblk" | "lsof" | "w" | "who" | "users" | "logname" | "hash"
         | "dirs" | "jobs" | "wait" | "set" | "shopt" | "shift" | "exit" | "return" | "break"
-        | "continue" | "let" | "read" | "getopts" | "umask" | "ulimit" | "unalias" | "history"
-        | "bat" | "batcat" | "eza" | "exa" | "tokei" | "cloc" | "ag" | "numfmt" | "tsort"
-        | "namei" | "lsattr" | "getfacl" | "pathchk" | "nm" | "objdump" | "readelf" | "size"
-        | "ldd" | "locate" | "whatis" | "apropos" | "tput" | "stty" | "hostnamectl"
-        | "timedatectl" | "lsmod" | "dmesg" | "vmstat" | "iostat" | "mpstat" | "pstree"
-        | "lsusb" | "lspci" | "ip" | "ss" | "netstat" | "ifconfig" | "route" | "dig"
-        | "nslookup" | "host" | "cargo-metadata" => match name {
+        | "continue" | "let" | "read" | "mapfile" | "readarray" | "getopts" | "umask"
+        | "ulimit" | "unalias" | "history" | "bat" | "batcat" | "eza" | "exa" | "tokei"
+        | "cloc" | "ag" | "numfmt" | "tsort" | "namei" | "lsattr" | "getfacl" | "pathchk"
+        | "nm" | "objdump" | "readelf" | "size" | "ldd" | "locate" | "whatis" | "apropos"
+        | "tput" | "stty" | "hostnamectl" | "timedatectl" | "lsmod" | "dmesg" | "vmstat"
+        | "iostat" | "mpstat" | "pstree" | "lsusb" | "lspci" | "ip" | "ss" | "netstat"
+        | "ifconfig" | "route" | "dig" | "nslookup" | "host" | "cargo-metadata" => match name {
             "ldd" => Err("`ldd` may run the program it inspects".to_string()),
             "ip" | "route" | "ifconfig" => deny(
                 t.iter().any(|a| {
@@ -1820,11 +1866,15 @@ fn awk_read_only(args: &[Word], t: &[String]) -> Result<(), String> {
     let Some(code) = program.and_then(Word::literal) else {
         return Err("the awk program is only known when it runs".into());
     };
-    let without_comparisons = code.replace(">=", "");
+    // `>` writes a file only in a print statement (`print $1 > "out"`); elsewhere it
+    // compares. `|` pipes, except in `||`.
+    let redirects = code
+        .split([';', '{', '}', '\n'])
+        .any(|statement| statement.contains("print") && statement.replace(">=", "").contains('>'));
     if code.contains("system")
-        || code.contains('|')
+        || code.replace("||", "").contains('|')
         || code.contains("getline")
-        || without_comparisons.contains('>')
+        || redirects
     {
         return Err("the awk program may write files or run commands".into());
     }

@@ -143,6 +143,7 @@ const SECRET_HOME_DIRS: &[&str] = &[".ssh", ".gnupg", ".aws", ".kube", ".docker"
 impl Analyzer<'_> {
     /// Where `word` points when used as a path.
     pub fn resolve(&self, word: &Word) -> Target {
+        let word = &self.expand(word);
         let unknown = Target {
             path: None,
             zone: Zone::Unknown,

@@ -448,6 +448,32 @@ fn rm_is_judged_by_where_it_deletes() {
 }
 
 #[test]
+fn known_variables_are_followed_and_others_are_unknown() {
+    expect(&[
+        ("dir=build; rm -rf \"$dir\"", Prompt),
+        ("dir=build; sub=$dir/x; rm -rf \"$sub\"", Prompt),
+        ("tmp=$(mktemp -d); rm -rf \"$tmp\"", Prompt),
+        ("tmp=$(mktemp -d -p ~); rm -rf \"$tmp\"", Forbid),
+        ("d=/; rm -rf $d", Forbid),
+        ("d=~; rm -rf \"$d\"/*", Forbid),
+        ("export T=/etc; rm -rf $T", Forbid),
+        // Set again in a way not followed: unknown.
+        ("d=build; read d; rm -rf $d", Forbid),
+        ("d=build; for d in a /; do rm -rf $d; done", Forbid),
+        ("d=build; eval d=/; rm -rf $d", Forbid),
+        ("d=build; printf -v d /; rm -rf $d", Forbid),
+        ("d=build; f() { d=/; }; f; rm -rf $d", Forbid),
+        ("d=build; unset d; rm -rf $d", Forbid),
+        ("d=build; d=$(cat where); rm -rf $d", Forbid),
+        // A child shell's assignments stay there.
+        ("d=build; bash -c 'd=/'; rm -rf $d", Prompt),
+        // A computed command name is never allowed, but what it runs is judged.
+        ("cmd=ls; $cmd", Prompt),
+        ("cmd=rm; $cmd -rf ~", Forbid),
+    ]);
+}
+
+#[test]
 fn find_and_sed_are_read_only_until_they_write() {
     expect(&[
         ("find . -name '*.rs'", Allow),
@@ -472,6 +498,8 @@ fn find_and_sed_are_read_only_until_they_write() {
         ("date -s tomorrow", Prompt),
         ("awk '{ system(\"rm -rf /\") }' f", Prompt),
         ("awk '{ print > \"out\" }' f", Prompt),
+        ("awk '{ print $1 | \"sh\" }' f", Prompt),
+        ("awk '$3 > 100 || $2 >= 1 { print $1 }' f", Allow),
         ("tar -xzf a.tgz", Prompt),
         ("cat ~/.ssh/id_rsa", Prompt),
         ("cat /dev/sda", Prompt),
