@@ -16,6 +16,8 @@ use super::{Assessment, CommandTrace, Decision, Rules};
 const MAX_DEPTH: usize = 12;
 /// Scripts longer than this are not parsed; they need a person's yes.
 const MAX_SCRIPT_BYTES: usize = 256 * 1024;
+/// Syntax trees deeper than this (`((((…))))`) are not walked: the walk recurses.
+const MAX_TREE_DEPTH: usize = 400;
 
 /// One judgement: what to do, the command it is about, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -210,6 +212,23 @@ impl Word {
     /// The exact value, when it has no expansion, glob or brace expansion.
     pub fn literal(&self) -> Option<String> {
         (self.is_static() && !self.has_glob()).then(|| self.text())
+    }
+
+    /// [`Word::literal`], with arithmetic expansions (`$((n + 5))`) taken as the number 1:
+    /// enough to judge a sed script built with them.
+    pub fn literal_with_numbers(&self) -> Option<String> {
+        let mut word = self.clone();
+        for seg in &mut word.segs {
+            if let Seg::Dyn(raw, _) = seg {
+                if raw.starts_with("$((") {
+                    *seg = Seg::Lit {
+                        text: "1".into(),
+                        quoted: true,
+                    };
+                }
+            }
+        }
+        word.literal()
     }
 
     /// Unquoted glob characters or a brace expansion: it may become several words.
@@ -577,11 +596,17 @@ impl<'r> Analyzer<'r> {
                 Output::default(),
             );
         };
+        let root = tree.root_node();
+        if tree_depth(root) > MAX_TREE_DEPTH {
+            return (
+                Verdict::prompt(&display, "the script is nested too deeply to check"),
+                Output::default(),
+            );
+        }
         let saved_findings = std::mem::take(&mut self.findings);
         let saved_cwd = self.cwd.clone();
         let saved_vars = self.vars.clone();
         self.depth += 1;
-        let root = tree.root_node();
         let output = self.block(root, src, &Stdin::Inherited);
         if root.has_error() {
             self.push(Verdict::prompt(
@@ -1129,6 +1154,31 @@ impl<'r> Analyzer<'r> {
     }
 }
 
+/// The depth of the tree under `root`, counted without recursion up to just past `MAX_TREE_DEPTH`.
+fn tree_depth(root: Node) -> usize {
+    let mut cursor = root.walk();
+    let (mut depth, mut deepest) = (0, 0);
+    loop {
+        if cursor.goto_first_child() {
+            depth += 1;
+            deepest = deepest.max(depth);
+            if deepest > MAX_TREE_DEPTH {
+                return deepest;
+            }
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                break;
+            }
+            if !cursor.goto_parent() {
+                return deepest;
+            }
+            depth -= 1;
+        }
+    }
+}
+
 /// Whether `node` contains a call of `name`.
 fn calls(node: Node, src: &str, name: &str) -> bool {
     if node.kind() == "command_name" && node_text(node, src) == name {
@@ -1151,7 +1201,6 @@ pub(super) fn dangerous_variable(name: &str, value: Option<&Word>) -> Option<Str
         | "BASH_ENV"
         | "ENV"
         | "PROMPT_COMMAND"
-        | "IFS"
         | "SHELLOPTS"
         | "BASHOPTS"
         | "PS4"

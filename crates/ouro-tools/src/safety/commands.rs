@@ -917,6 +917,20 @@ impl Analyzer<'_> {
                     return self.inline_code(name, Some(&Word::plain(&attached)), display);
                 }
                 if group.first() == Some(&'m') && name.starts_with("py") {
+                    // `python3 -m json.tool [FILE]` only pretty-prints.
+                    let attached: String = group[1..].iter().collect();
+                    let (module, rest) = if attached.is_empty() {
+                        (t.get(i + 1).cloned().unwrap_or_default(), args.get(i + 2..))
+                    } else {
+                        (attached, args.get(i + 1..))
+                    };
+                    let rest = rest.unwrap_or(&[]);
+                    if module == "json.tool"
+                        && rest.iter().filter(|w| !w.starts_with_dash()).count() <= 1
+                    {
+                        let output = Self::passthrough(ctx, rest);
+                        return self.allow_reader(rest, ctx, display, output);
+                    }
                     return outcome(
                         Verdict::prompt(display, format!("runs a {name} module")),
                         Output::default(),
@@ -1581,7 +1595,7 @@ impl Analyzer<'_> {
         }
         let all_read_only = scripts
             .iter()
-            .map(|w| w.literal())
+            .map(|w| w.literal_with_numbers())
             .chain(attached.iter().map(|w| w.literal()))
             .all(|code| code.is_some_and(|c| sed::is_read_only(&c)));
         if !all_read_only || (scripts.is_empty() && attached.is_empty()) {
@@ -1740,7 +1754,7 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
         | "nm" | "objdump" | "readelf" | "size" | "ldd" | "locate" | "whatis" | "apropos"
         | "tput" | "stty" | "hostnamectl" | "timedatectl" | "lsmod" | "dmesg" | "vmstat"
         | "iostat" | "mpstat" | "pstree" | "lsusb" | "lspci" | "ip" | "ss" | "netstat"
-        | "ifconfig" | "route" | "dig" | "nslookup" | "host" | "cargo-metadata" => match name {
+        | "ifconfig" | "route" | "dig" | "nslookup" | "host" => match name {
             "ldd" => Err("`ldd` may run the program it inspects".to_string()),
             "ip" | "route" | "ifconfig" => deny(
                 t.iter().any(|a| {
@@ -1755,6 +1769,10 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
                             | "replace"
                             | "up"
                             | "down"
+                            | "exec"
+                            | "-b"
+                            | "-batch"
+                            | "-force"
                     )
                 }),
                 "changes network settings",
@@ -1764,10 +1782,34 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
                 "clears the kernel log",
             ),
             "history" => deny(
-                has_short(t, 'c') || has_short(t, 'd'),
-                "changes the shell history",
+                t.iter().any(|a| a.starts_with('-')),
+                "changes or writes the shell history",
             ),
             "stty" => deny(operands() > 0, "changes terminal settings"),
+            "ss" => deny(
+                has_short(t, 'K') || has_any(t, &["--kill"]),
+                "closes sockets",
+            ),
+            "hostnamectl" | "timedatectl" => deny(
+                t.iter().any(|a| {
+                    !a.starts_with('-')
+                        && !matches!(a.as_str(), "status" | "show" | "list-timezones")
+                }),
+                "changes system settings",
+            ),
+            "file" => deny(
+                has_short(t, 'C') || has_any(t, &["--compile"]),
+                "compiles a magic file",
+            ),
+            "bat" | "batcat" | "ag" => deny(has_any(t, &["--pager"]), "runs a pager"),
+            "cloc" => deny(
+                t.iter().any(|a| {
+                    a.starts_with("--report-file")
+                        || a.starts_with("--out")
+                        || a.starts_with("--sql")
+                }),
+                "writes a report file",
+            ),
             _ => Ok(()),
         },
         "sort" => deny(
@@ -1780,7 +1822,7 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
         ),
         "uniq" => deny(operands() > 1, "writes its output to a file"),
         "tree" => deny(has_short(t, 'o'), "writes its output to a file"),
-        "rg" => deny(has_any(t, &["--pre"]), "runs a preprocessor command"),
+        "rg" => deny(has_any(t, &["--pre", "--hostname-bin"]), "runs a command"),
         "fd" | "fdfind" => deny(
             has_any(t, &["-x", "--exec", "-X", "--exec-batch"]),
             "runs a command for each file",
@@ -1809,7 +1851,6 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
             }),
             "extracts files",
         ),
-        "git-status" => Ok(()),
         "pip" | "pip3" => deny(
             !t.first()
                 .is_some_and(|a| matches!(a.as_str(), "list" | "show" | "freeze" | "check")),

@@ -502,6 +502,18 @@ fn find_and_sed_are_read_only_until_they_write() {
         ("awk '$3 > 100 || $2 >= 1 { print $1 }' f", Allow),
         ("tar -xzf a.tgz", Prompt),
         ("cat ~/.ssh/id_rsa", Prompt),
+        ("sed -n \"$((n-5)),$((n+5))p\" f", Allow),
+        ("sed -n \"$(cat x)p\" f", Prompt),
+        ("cat x.json | python3 -m json.tool", Allow),
+        ("python3 -m json.tool in.json out.json", Prompt),
+        ("history -w ~/.bashrc", Prompt),
+        ("ip netns exec x ls", Prompt),
+        ("file -C -m magic", Prompt),
+        ("hostnamectl set-hostname x", Prompt),
+        (
+            "while IFS= read -r f; do wc -l \"$f\"; done < <(git ls-files)",
+            Allow,
+        ),
         ("cat /dev/sda", Prompt),
     ]);
 }
@@ -574,6 +586,12 @@ fn parse_errors_and_odd_input_prompt() {
     );
     let huge = "ls; ".repeat(100_000);
     assert_eq!(script(&huge).decision, Prompt);
+    // Deep nesting is refused before the (recursive) walk, not by a stack overflow.
+    let deep = format!("{}ls{}", "(".repeat(5_000), ")".repeat(5_000));
+    let a = script(&deep);
+    assert_eq!(a.decision, Prompt, "{}", a.reason);
+    let deep = format!("echo {}x{}", "$(echo ".repeat(2_000), ")".repeat(2_000));
+    assert_eq!(script(&deep).decision, Prompt);
 }
 
 #[test]
