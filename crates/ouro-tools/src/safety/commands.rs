@@ -1242,7 +1242,7 @@ impl Analyzer<'_> {
                                 if w.text() == "{}" {
                                     let mut found = root.clone();
                                     found.segs.push(Seg::Lit {
-                                        text: "/found".into(),
+                                        text: "/{}".into(),
                                         quoted: true,
                                     });
                                     found
@@ -1336,8 +1336,17 @@ impl Analyzer<'_> {
         }
         for (text, target) in targets {
             let zone = target.zone;
+            let is_repository = target
+                .path
+                .as_ref()
+                .is_some_and(|p| !target.glob && p.file_name().is_some_and(|n| n == ".git"));
             let v = if recursive && target.dot_glob {
                 Verdict::forbid(display, format!("`{text}` also matches `..`"))
+            } else if recursive && is_repository {
+                Verdict::forbid(
+                    display,
+                    format!("deletes a git repository's history ({text})"),
+                )
             } else if recursive {
                 let fine = if target.glob {
                     matches!(zone, Zone::Workspace | Zone::InWorkspace | Zone::Temp)
@@ -1734,6 +1743,22 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
             .filter(|a| !a.starts_with('-') || a.as_str() == "-")
             .count()
     };
+    // Operands after options, the values of `value_options` skipped.
+    let operands_after = |value_options: &[&str]| {
+        let mut count = 0;
+        let mut skip = false;
+        for a in t {
+            if std::mem::take(&mut skip) {
+                continue;
+            }
+            if value_options.contains(&a.as_str()) {
+                skip = true;
+            } else if !a.starts_with('-') || a == "-" {
+                count += 1;
+            }
+        }
+        count
+    };
     let deny = |cond: bool, why: &str| if cond { Err(why.to_string()) } else { Ok(()) };
     let result = match name {
         "ls" | "dir" | "vdir" | "cat" | "tac" | "head" | "tail" | "wc" | "pwd" | "echo"
@@ -1744,74 +1769,77 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
         | "groups" | "uname" | "arch" | "nproc" | "printenv" | "locale" | "tty" | "test" | "["
         | "seq" | "expr" | "factor" | "column" | "fold" | "fmt" | "paste" | "join" | "rev"
         | "od" | "hexdump" | "strings" | "md5sum" | "sha1sum" | "sha224sum" | "sha256sum"
-        | "sha384sum" | "sha512sum" | "b2sum" | "cksum" | "sum" | "base64" | "base32"
-        | "basenc" | "expand" | "unexpand" | "ps" | "pgrep" | "free" | "uptime" | "cal"
-        | "getconf" | "lscpu" | "lsblk" | "lsof" | "w" | "who" | "users" | "logname" | "hash"
-        | "dirs" | "jobs" | "wait" | "set" | "shopt" | "shift" | "exit" | "return" | "break"
-        | "continue" | "let" | "read" | "mapfile" | "readarray" | "getopts" | "umask"
-        | "ulimit" | "unalias" | "history" | "bat" | "batcat" | "eza" | "exa" | "tokei"
-        | "cloc" | "ag" | "numfmt" | "tsort" | "namei" | "lsattr" | "getfacl" | "pathchk"
-        | "nm" | "objdump" | "readelf" | "size" | "ldd" | "locate" | "whatis" | "apropos"
-        | "tput" | "stty" | "hostnamectl" | "timedatectl" | "lsmod" | "dmesg" | "vmstat"
-        | "iostat" | "mpstat" | "pstree" | "lsusb" | "lspci" | "ip" | "ss" | "netstat"
-        | "ifconfig" | "route" | "dig" | "nslookup" | "host" => match name {
-            "ldd" => Err("`ldd` may run the program it inspects".to_string()),
-            "ip" | "route" | "ifconfig" => deny(
-                t.iter().any(|a| {
-                    matches!(
-                        a.as_str(),
-                        "add"
-                            | "del"
-                            | "delete"
-                            | "set"
-                            | "flush"
-                            | "change"
-                            | "replace"
-                            | "up"
-                            | "down"
-                            | "exec"
-                            | "-b"
-                            | "-batch"
-                            | "-force"
-                    )
-                }),
-                "changes network settings",
-            ),
-            "dmesg" => deny(
-                has_short(t, 'c') || has_short(t, 'C') || has_any(t, &["--clear", "--read-clear"]),
-                "clears the kernel log",
-            ),
-            "history" => deny(
-                t.iter().any(|a| a.starts_with('-')),
-                "changes or writes the shell history",
-            ),
-            "stty" => deny(operands() > 0, "changes terminal settings"),
-            "ss" => deny(
-                has_short(t, 'K') || has_any(t, &["--kill"]),
-                "closes sockets",
-            ),
-            "hostnamectl" | "timedatectl" => deny(
-                t.iter().any(|a| {
-                    !a.starts_with('-')
-                        && !matches!(a.as_str(), "status" | "show" | "list-timezones")
-                }),
-                "changes system settings",
-            ),
-            "file" => deny(
-                has_short(t, 'C') || has_any(t, &["--compile"]),
-                "compiles a magic file",
-            ),
-            "bat" | "batcat" | "ag" => deny(has_any(t, &["--pager"]), "runs a pager"),
-            "cloc" => deny(
-                t.iter().any(|a| {
-                    a.starts_with("--report-file")
-                        || a.starts_with("--out")
-                        || a.starts_with("--sql")
-                }),
-                "writes a report file",
-            ),
-            _ => Ok(()),
-        },
+        | "sha384sum" | "sha512sum" | "b2sum" | "cksum" | "sum" | "expand" | "unexpand" | "ps"
+        | "pgrep" | "free" | "uptime" | "cal" | "getconf" | "lscpu" | "lsblk" | "lsof" | "w"
+        | "who" | "users" | "logname" | "hash" | "dirs" | "jobs" | "wait" | "set" | "shopt"
+        | "shift" | "exit" | "return" | "break" | "continue" | "let" | "read" | "mapfile"
+        | "readarray" | "getopts" | "umask" | "ulimit" | "unalias" | "history" | "bat"
+        | "batcat" | "eza" | "exa" | "tokei" | "cloc" | "ag" | "numfmt" | "tsort" | "namei"
+        | "lsattr" | "getfacl" | "pathchk" | "nm" | "objdump" | "readelf" | "size" | "ldd"
+        | "locate" | "whatis" | "apropos" | "tput" | "stty" | "hostnamectl" | "timedatectl"
+        | "lsmod" | "dmesg" | "vmstat" | "iostat" | "mpstat" | "pstree" | "lsusb" | "lspci"
+        | "ip" | "ss" | "netstat" | "ifconfig" | "route" | "dig" | "nslookup" | "host" => {
+            match name {
+                "ldd" => Err("`ldd` may run the program it inspects".to_string()),
+                "ip" | "route" | "ifconfig" => deny(
+                    t.iter().any(|a| {
+                        matches!(
+                            a.as_str(),
+                            "add"
+                                | "del"
+                                | "delete"
+                                | "set"
+                                | "flush"
+                                | "change"
+                                | "replace"
+                                | "up"
+                                | "down"
+                                | "exec"
+                                | "-b"
+                                | "-batch"
+                                | "-force"
+                        )
+                    }),
+                    "changes network settings",
+                ),
+                "dmesg" => deny(
+                    has_short(t, 'c')
+                        || has_short(t, 'C')
+                        || has_any(t, &["--clear", "--read-clear"]),
+                    "clears the kernel log",
+                ),
+                "history" => deny(
+                    t.iter().any(|a| a.starts_with('-')),
+                    "changes or writes the shell history",
+                ),
+                "stty" => deny(operands() > 0, "changes terminal settings"),
+                "ss" => deny(
+                    has_short(t, 'K') || has_any(t, &["--kill"]),
+                    "closes sockets",
+                ),
+                "hostnamectl" | "timedatectl" => deny(
+                    t.iter().any(|a| {
+                        !a.starts_with('-')
+                            && !matches!(a.as_str(), "status" | "show" | "list-timezones")
+                    }),
+                    "changes system settings",
+                ),
+                "file" => deny(
+                    has_short(t, 'C') || has_any(t, &["--compile"]),
+                    "compiles a magic file",
+                ),
+                "bat" | "batcat" | "ag" => deny(has_any(t, &["--pager"]), "runs a pager"),
+                "cloc" => deny(
+                    t.iter().any(|a| {
+                        a.starts_with("--report-file")
+                            || a.starts_with("--out")
+                            || a.starts_with("--sql")
+                    }),
+                    "writes a report file",
+                ),
+                _ => Ok(()),
+            }
+        }
         "sort" => deny(
             has_short(t, 'o') || has_any(t, &["--output", "--compress-program"]),
             "writes its output to a file",
@@ -1820,9 +1848,15 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
             has_short(t, 'o') || has_any(t, &["--output"]),
             "writes its output to a file",
         ),
-        "uniq" => deny(operands() > 1, "writes its output to a file"),
+        "uniq" => deny(
+            operands_after(&["-f", "-s", "-w"]) > 1,
+            "writes its output to a file",
+        ),
         "tree" => deny(has_short(t, 'o'), "writes its output to a file"),
-        "rg" => deny(has_any(t, &["--pre", "--hostname-bin"]), "runs a command"),
+        "rg" => deny(
+            has_any(t, &["--pre", "--hostname-bin", "--search-zip"]) || has_short(t, 'z'),
+            "runs other programs (a preprocessor, decompressors or a host-name command)",
+        ),
         "fd" | "fdfind" => deny(
             has_any(t, &["-x", "--exec", "-X", "--exec-batch"]),
             "runs a command for each file",
@@ -1836,7 +1870,27 @@ fn reader(name: &str, args: &[Word], t: &[String]) -> Option<Result<(), String>>
             operands() > 0 || has_short(t, 'F') || has_any(t, &["--file"]),
             "sets the host name",
         ),
-        "xxd" => deny(operands() > 1, "writes its output to a file"),
+        "xxd" => deny(
+            operands_after(&[
+                "-l",
+                "-len",
+                "-s",
+                "-seek",
+                "-c",
+                "-cols",
+                "-g",
+                "-groupsize",
+                "-o",
+                "-n",
+                "-name",
+            ]) > 1,
+            "writes its output to a file",
+        ),
+        "yes" => Ok(()),
+        "base64" | "base32" | "basenc" => deny(
+            has_short(t, 'o') || has_any(t, &["--output"]),
+            "writes its output to a file",
+        ),
         "yq" => deny(
             has_short(t, 'i') || has_any(t, &["--inplace"]),
             "edits files in place",

@@ -307,7 +307,11 @@ impl Analyzer<'_> {
                     || rest
                         .first()
                         .is_some_and(|a| matches!(a.as_str(), "get" | "list"));
-                let file_value = has(&["--file", "--blob"]) as usize;
+                // `--file F` / `-f F`: F is not a key or value.
+                let file_value = rest
+                    .iter()
+                    .filter(|a| matches!(a.as_str(), "--file" | "-f" | "--blob"))
+                    .count();
                 let positional = operands.len().saturating_sub(file_value);
                 if !writes && (reads || positional <= 1) {
                     ok("only reads configuration")

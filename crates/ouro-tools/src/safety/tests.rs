@@ -444,6 +444,10 @@ fn rm_is_judged_by_where_it_deletes() {
         ("cd src; cd ..; rm -rf target", Prompt),
         ("rm -f /etc/hosts", Forbid),
         ("rmdir /", Forbid),
+        ("rm -rf .git", Forbid),
+        ("rm -rf vendor/lib/.git", Forbid),
+        ("rm -f .git/index.lock", Prompt),
+        ("rm -rf .git/rebase-merge", Prompt),
     ]);
 }
 
@@ -495,6 +499,11 @@ fn find_and_sed_are_read_only_until_they_write() {
         ("uniq in out", Prompt),
         ("tree -o out", Prompt),
         ("rg --pre ./x foo", Prompt),
+        ("rg -z foo", Prompt),
+        ("base64 -o out in", Prompt),
+        ("xxd -l 32 f", Allow),
+        ("xxd in out", Prompt),
+        ("uniq -f 1 in", Allow),
         ("date -s tomorrow", Prompt),
         ("awk '{ system(\"rm -rf /\") }' f", Prompt),
         ("awk '{ print > \"out\" }' f", Prompt),
@@ -526,6 +535,10 @@ fn git_reads_allow_writes_prompt_and_losses_forbid() {
         ("git branch -D old", Prompt),
         ("git tag -d v1", Prompt),
         ("git config --unset user.name", Prompt),
+        ("git config user.name", Allow),
+        ("git config --file=x.cfg a.b c", Prompt),
+        ("git config --file x.cfg a.b", Allow),
+        ("git config --global user.name Dev", Prompt),
         ("git stash drop", Prompt),
         ("git -c core.pager='rm -rf /' log", Prompt),
         ("git -c color.ui=always log", Allow),
