@@ -6,6 +6,7 @@
 
 mod exec;
 mod model;
+mod policy;
 mod sessions;
 
 use std::io::Read;
@@ -56,6 +57,16 @@ enum Command {
     Model {
         #[command(subcommand)]
         command: model::ModelCommand,
+    },
+    /// What ouro would do with a command: allow, prompt or forbid, and why.
+    Policy {
+        #[command(subcommand)]
+        command: policy::PolicyCommand,
+    },
+    /// Rules from $OURO_HOME/rules.toml and .ouro/rules.toml: which one matches a command.
+    Rules {
+        #[command(subcommand)]
+        command: policy::RulesCommand,
     },
     /// Apply a patch in the Codex patch format, read from stdin, to the current directory.
     ApplyPatch {
@@ -153,6 +164,8 @@ fn main() -> ExitCode {
         Command::Exec(args) => exec::main(args),
         Command::Sessions { command } => sessions::main(command),
         Command::Sandbox { config, command } => sandbox_main(&config, &command),
+        Command::Policy { command } => policy::policy_main(command),
+        Command::Rules { command } => policy::rules_main(command),
         Command::ApplyPatch { cd } => apply_patch_main(cd),
         Command::Model { command } => model::main(command),
     };

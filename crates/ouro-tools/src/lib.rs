@@ -14,6 +14,7 @@ mod edit_tools;
 mod handler;
 mod plan;
 mod read_only;
+pub mod safety;
 pub mod search;
 mod search_tools;
 mod shell;
