@@ -120,7 +120,8 @@ fn load(cd: Option<&Path>) -> Result<(PathBuf, Vec<PathBuf>, Rules), String> {
         .canonicalize()
         .map_err(|e| format!("workspace {}: {e}", dir.display()))?;
     let paths = rules_paths(&workspace)?;
-    let rules = Rules::load(&paths)?;
+    let home = ouro_core::config::default_ouro_home().map_err(|e| e.to_string())?;
+    let rules = Rules::for_workspace(&home, &workspace)?;
     Ok((workspace, paths, rules))
 }
 

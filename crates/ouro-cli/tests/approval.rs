@@ -273,3 +273,100 @@ fn exec_denies_what_needs_approval_and_says_so() {
     assert!(answer.contains("nobody can approve"), "{answer}");
     std::fs::remove_dir_all(outside).unwrap();
 }
+
+fn call_output(env: &TestEnv, request: usize, call_id: &str) -> String {
+    env.server.requests()[request].body["input"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call_output" && i["call_id"] == call_id)
+        .and_then(|i| i["output"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn destructive_commands_never_run_unapproved_even_with_policy_never() {
+    let home = tempfile::tempdir().unwrap();
+    let victim = home.path().join("precious.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let env = TestEnv::new(
+        Wire::Responses,
+        &[
+            Reply::call(
+                "rm",
+                "shell",
+                json!({"command": ["bash", "-lc", "rm -rf ~"]}),
+            ),
+            Reply::text("ok"),
+        ],
+    );
+    let output = env
+        .command(&[
+            "exec",
+            "--json",
+            "-s",
+            "danger-full-access",
+            "-a",
+            "on-request",
+            "clean up",
+        ])
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(victim.exists(), "rm -rf ~ ran");
+    let answer = call_output(&env, 1, "rm");
+    assert!(answer.contains("home directory"), "{answer}");
+    assert!(json_events(&output)
+        .iter()
+        .any(|e| e["type"] == "approval.requested"));
+
+    // With `never`, nobody is even asked.
+    let env = TestEnv::new(
+        Wire::Responses,
+        &[
+            Reply::call("rm", "shell", json!({"command": ["rm", "-rf", "/"]})),
+            Reply::text("ok"),
+        ],
+    );
+    let output = env.run(&["exec", "--json", "-a", "never", "clean up"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!json_events(&output)
+        .iter()
+        .any(|e| e["type"] == "approval.requested"));
+    assert!(call_output(&env, 1, "rm").contains("approval_policy is never"));
+}
+
+#[test]
+fn user_rules_apply_and_project_rules_can_only_tighten() {
+    let env = TestEnv::new(
+        Wire::Responses,
+        &[
+            Reply::call("push", "shell", json!({"command": ["git", "push"]}))
+                .with_call("touch", "shell", json!({"command": ["touch", "made.txt"]}))
+                .with_call("status", "shell", json!({"command": ["git", "status"]})),
+            Reply::text("ok"),
+        ],
+    );
+    std::fs::write(
+        env.home.path().join("rules.toml"),
+        "[[rule]]\npattern = [\"git\", \"push\"]\ndecision = \"forbid\"\nreason = \"we push by hand\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(env.path(".ouro")).unwrap();
+    std::fs::write(
+        env.path(".ouro/rules.toml"),
+        "[[rule]]\npattern = [\"touch\"]\ndecision = \"allow\"\nreason = \"the repo says so\"\n\
+         [[rule]]\npattern = [\"git\", \"status\"]\ndecision = \"prompt\"\nreason = \"the repo is shy\"\n",
+    )
+    .unwrap();
+    let output = env.run(&["exec", "-a", "untrusted", "go"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(call_output(&env, 1, "push").contains("we push by hand"));
+    // The repository's own allow rule is not honoured...
+    assert!(!env.path("made.txt").exists());
+    assert!(call_output(&env, 1, "touch").contains("Not run"));
+    // ...but its stricter rule is.
+    assert!(call_output(&env, 1, "status").contains("the repo is shy"));
+}

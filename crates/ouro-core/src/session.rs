@@ -16,6 +16,7 @@ use ouro_protocol::{
     ApprovalDecision, ApprovalKind, ApprovalRequest, ErrorInfo, Event, ModelEvent, Prompt,
     ResponseItem, Role, ThreadItem, ThreadItemDetails, TokenUsage, ToolSpec,
 };
+use ouro_tools::safety::{self, Assessment, Decision, Rules};
 use ouro_tools::{PreparedCall, ToolContext, ToolRegistry, ToolResult};
 
 use crate::approval::{blocked_by_sandbox, Approver};
@@ -67,6 +68,8 @@ pub struct Session {
     approver: Option<Box<dyn Approver>>,
     /// What a person approved for the rest of the session.
     session_approvals: HashSet<(ApprovalKind, String)>,
+    /// The user's and the workspace's command rules.
+    rules: Rules,
     recorder: RolloutRecorder,
     tool_ctx: ToolContext,
     next_item_id: u64,
@@ -87,7 +90,7 @@ impl Session {
             ouro_version: env!("CARGO_PKG_VERSION").to_string(),
         };
         let recorder = RolloutRecorder::create(&config.ouro_home, &meta)?;
-        Ok(Self::assemble(config, model, meta, Vec::new(), recorder))
+        Self::assemble(config, model, meta, Vec::new(), recorder)
     }
 
     /// Continues the session stored at `path` with its whole history. Returns warnings about
@@ -97,7 +100,7 @@ impl Session {
         let loaded = rollout::load(path)?;
         let history: Vec<ResponseItem> = loaded.items().cloned().collect();
         let recorder = RolloutRecorder::reopen(path)?;
-        let mut session = Self::assemble(config, model, loaded.meta, history, recorder);
+        let mut session = Self::assemble(config, model, loaded.meta, history, recorder)?;
         // A crash or interrupt may have left calls without outputs; providers reject that.
         session.answer_dangling_calls("the session ended before this call finished")?;
         let changes = prompt::changed_settings(
@@ -120,7 +123,9 @@ impl Session {
         meta: SessionMeta,
         history: Vec<ResponseItem>,
         recorder: RolloutRecorder,
-    ) -> Session {
+    ) -> Result<Session, SessionError> {
+        let rules = Rules::for_workspace(&config.ouro_home, &config.cwd)
+            .map_err(|e| SessionError::Config(crate::config::ConfigError::Invalid(e)))?;
         let tool_ctx = ToolContext {
             cwd: config.cwd.clone(),
             sandbox_policy: config.sandbox_policy(),
@@ -132,7 +137,7 @@ impl Session {
             default_timeout: config.shell_timeout,
         };
         let registry = ToolRegistry::new(config.edit_tool);
-        Session {
+        Ok(Session {
             meta,
             config,
             model,
@@ -142,10 +147,11 @@ impl Session {
             plan_item: None,
             approver: None,
             session_approvals: HashSet::new(),
+            rules,
             recorder,
             tool_ctx,
             next_item_id: 0,
-        }
+        })
     }
 
     /// Lets `approver` answer approval requests; without one they are denied.
@@ -387,14 +393,36 @@ impl Session {
                 Err(gate) => gate,
             };
         }
-        if policy != ApprovalPolicy::Untrusted || call.is_read_only() {
-            return Gate::Run { sandboxed: true };
-        }
-        let reason =
-            "approval_policy is untrusted and this is not known to be read-only".to_string();
-        match self.ask(id, kind, subject, reason, emit).await {
-            Ok(()) => Gate::Run { sandboxed: true },
-            Err(gate) => gate,
+        let verdict = match call.command_argv() {
+            // Commands: the classifier and the rules, under the policy.
+            Some(argv) => safety::decide(
+                &safety::assess(argv, &self.config.cwd, &self.rules),
+                policy,
+                self.config.sandbox_mode,
+            ),
+            // Other tools: only `untrusted` asks, for anything that writes.
+            None if policy == ApprovalPolicy::Untrusted && !call.is_read_only() => Assessment {
+                decision: Decision::Prompt,
+                reason: "approval_policy is untrusted and this changes files".into(),
+            },
+            None => Assessment {
+                decision: Decision::Allow,
+                reason: String::new(),
+            },
+        };
+        match verdict.decision {
+            Decision::Allow => Gate::Run { sandboxed: true },
+            Decision::Forbid if policy == ApprovalPolicy::Never => Gate::Decline(format!(
+                "Not run: {}. Such commands never run without a person's approval, and \
+                 approval_policy is never.",
+                verdict.reason
+            )),
+            Decision::Prompt | Decision::Forbid => {
+                match self.ask(id, kind, subject, verdict.reason, emit).await {
+                    Ok(()) => Gate::Run { sandboxed: true },
+                    Err(gate) => gate,
+                }
+            }
         }
     }
 

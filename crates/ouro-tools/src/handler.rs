@@ -45,6 +45,10 @@ pub trait Invocation: Send + Sync + fmt::Debug {
     fn escalation(&self) -> Option<&str> {
         None
     }
+    /// The command line, for calls that run one (judged by the command-safety classifier).
+    fn command_argv(&self) -> Option<&[String]> {
+        None
+    }
     fn execute<'a>(&'a self, ctx: &'a ToolContext) -> BoxFuture<'a, ToolResult>;
 }
 
@@ -121,6 +125,10 @@ impl PreparedCall {
 
     pub fn escalation(&self) -> Option<&str> {
         self.0.as_ref().ok().and_then(|call| call.escalation())
+    }
+
+    pub fn command_argv(&self) -> Option<&[String]> {
+        self.0.as_ref().ok().and_then(|call| call.command_argv())
     }
 
     /// The result of not running the call, for `reason`.

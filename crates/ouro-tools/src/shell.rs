@@ -101,6 +101,10 @@ impl Invocation for ShellCall {
         (kind, display_command(&self.0.command))
     }
 
+    fn command_argv(&self) -> Option<&[String]> {
+        Some(&self.0.command)
+    }
+
     fn escalation(&self) -> Option<&str> {
         match self.0.with_escalated_permissions {
             Some(true) => Some(

@@ -148,6 +148,22 @@ impl Rules {
         Ok(Rules { rules })
     }
 
+    /// The rules in force in `workspace`: the user's own `$OURO_HOME/rules.toml`, then the
+    /// workspace's `.ouro/rules.toml`. A workspace's rules arrive with its code, from
+    /// whoever wrote it, so they may only make commands stricter: their `allow` rules are
+    /// dropped.
+    pub fn for_workspace(ouro_home: &Path, workspace: &Path) -> Result<Rules, String> {
+        let mut rules = Rules::load(&[ouro_home.join("rules.toml")])?.rules;
+        let project = Rules::load(&[workspace.join(".ouro").join("rules.toml")])?;
+        rules.extend(
+            project
+                .rules
+                .into_iter()
+                .filter(|rule| rule.decision != Decision::Allow),
+        );
+        Ok(Rules { rules })
+    }
+
     /// Parses the text of one rules file; `source` names it in rules and errors.
     pub fn parse(text: &str, source: &Path) -> Result<Vec<Rule>, String> {
         let file: RulesFile = toml::from_str(text).map_err(|e| {
