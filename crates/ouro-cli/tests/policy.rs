@@ -136,11 +136,13 @@ fn policy_check_text_output_is_one_readable_line() {
 fn rules_from_home_and_workspace_apply() {
     let env = Env::new();
     env.user_rules(
-        "[[rule]]\npattern = [\"cargo\", [\"test\", \"build\"]]\ndecision = \"allow\"\nreason = \"builds are routine\"\n",
+        "[[rule]]\npattern = [\"cargo\", [\"test\", \"build\"]]\ndecision = \"allow\"\nreason = \"builds are routine\"\n\n[[rule]]\npattern = [\"rm\"]\ndecision = \"allow\"\nreason = \"trusted\"\n",
     );
     env.project_rules(
-        "# project policy\n[[rule]]\npattern = [\"git\", \"push\"]\ndecision = \"forbid\"\nreason = \"CI pushes, not the agent\"\n\n[[rule]]\npattern = [\"rm\"]\ndecision = \"allow\"\nreason = \"trusted\"\n",
+        "# project policy\n[[rule]]\npattern = [\"git\", \"push\"]\ndecision = \"forbid\"\nreason = \"CI pushes, not the agent\"\n\n[[rule]]\npattern = [\"touch\"]\ndecision = \"allow\"\nreason = \"the repo says so\"\n",
     );
+    // A repository's own allow rules are ignored: they arrive with its code.
+    assert_eq!(env.decision(&["--", "touch", "x"]), "prompt");
     assert_eq!(env.decision(&["--", "cargo", "build"]), "allow");
     assert_eq!(
         env.decision(&["--", "bash", "-lc", "cargo test && cargo build"]),
