@@ -10,10 +10,12 @@
 //! </tool_call>
 //! ```
 //!
-//! one or more such blocks separated by a newline, where `name` is one of the tools and
-//! `arguments` follows that tool's parameter schema. It is meant to be used lazily: free
-//! text is unconstrained until the model writes `<tool_call>` (the [`Grammar::trigger`]),
-//! after which the rest of the reply must be tool calls.
+//! one or more such blocks, where `name` is one of the tools and `arguments` follows that
+//! tool's parameter schema; and, since small models often leave out the tags, the same
+//! objects bare or in a ```` ```json ```` fence. It is meant to be used lazily: free text is
+//! unconstrained until the output matches one of [`TRIGGER_PATTERNS`] (a `<tool_call>` tag,
+//! or a reply that opens with a JSON object), after which the rest of the reply must be tool
+//! calls.
 //!
 //! [`schema_rule`] converts the JSON-schema subset ouro's tool schemas use (schemars'
 //! output for plain Rust argument structs): `object` with `properties`, `required` and
@@ -35,13 +37,14 @@ pub const TOOL_CALL_OPEN: &str = "<tool_call>";
 /// The text that closes a tool call.
 pub const TOOL_CALL_CLOSE: &str = "</tool_call>";
 
-/// A GBNF grammar with its root rule and the text that switches it on.
+/// A GBNF grammar with its root rule and what switches it on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grammar {
     pub gbnf: String,
     pub root: String,
-    /// With lazy sampling, the grammar applies from the first occurrence of this text.
-    pub trigger: String,
+    /// With lazy sampling, the grammar applies once one of these patterns matches the
+    /// output, from the pattern's first capture group on.
+    pub trigger_patterns: Vec<String>,
 }
 
 /// Whitespace between JSON tokens: none, a space, or a line break and some indentation.
@@ -60,44 +63,64 @@ const OBJECT_RULE: &str =
     r#""{" space ( string ":" space value ("," space string ":" space value)* )? "}" space"#;
 const ARRAY_RULE: &str = r#""[" space ( value ("," space value)* )? "]" space"#;
 
-/// The grammar of a reply made of tool calls to `tools`.
+/// Regular expressions (ECMAScript, as llama.cpp's lazy grammars take them) that switch
+/// the grammar on; it applies from the first capture group on. Besides the `<tool_call>`
+/// tag anywhere, a reply that *starts* with a JSON object, or a fenced one, is taken as a
+/// call: small models often write calls that way, and unconstrained they get them wrong.
+pub const TRIGGER_PATTERNS: [&str; 3] = ["(<tool_call>)", r"^\s*(\{)", r"^\s*(```(?:json)?\s*\{)"];
+
+/// The grammar of tool calls to `tools`, in any of the layouts the triggers start:
+///
+/// * `<tool_call>{"name": …, "arguments": …}</tool_call>`, one or more (the template's);
+/// * `{"name": …, "arguments": …}`, one or more;
+/// * the same in a ```` ```json ```` fence.
+///
+/// Whitespace between the parts is free (bounded), so that whatever a trigger hands over
+/// is a valid start; `name` must come first.
 pub fn tool_call_grammar(tools: &[ToolSpec]) -> Grammar {
     let mut rules = Rules::default();
     let mut alternatives = Vec::new();
     for tool in tools {
-        let base = format!("{}-args", rule_name(&tool.name));
-        let args = schema_rule(&tool.parameters, &base, &mut rules);
+        // `tool-` keeps tool rules apart from the structure's and the primitives'.
+        let base = format!("tool-{}", rule_name(&tool.name));
+        let args = schema_rule(&tool.parameters, &format!("{base}-args"), &mut rules);
         let call = rules.add(
-            &format!("{}-call", rule_name(&tool.name)),
+            &base,
             format!(
-                "{} {}",
-                literal(&format!(
-                    "{}, \"arguments\": ",
-                    serde_json::Value::String(tool.name.clone())
-                )),
-                args
+                r#"{} space "," space "\"arguments\"" space ":" space {args}"#,
+                json_literal(&Value::String(tool.name.clone())),
             ),
         );
         alternatives.push(call);
     }
     let calls = if alternatives.is_empty() {
-        // No tools: nothing can follow the trigger. An impossible rule keeps the grammar
+        // No tools: nothing can follow a trigger. An impossible rule keeps the grammar
         // valid; the engine does not use a grammar without tools anyway.
         literal("\u{1}")
     } else {
         format!("( {} )", alternatives.join(" | "))
     };
-    let open = format!("{TOOL_CALL_OPEN}\n{{\"name\": ");
-    let close = format!("}}\n{TOOL_CALL_CLOSE}");
-    rules.add(
-        "tool-call",
-        format!("{} {} {}", literal(&open), calls, literal(&close)),
+    rules.primitive("space");
+    let call = rules.add(
+        "call",
+        format!(r#""{{" space "\"name\"" space ":" space {calls} "}}" space"#),
     );
-    rules.add("root", r#"tool-call ( "\n" tool-call )*"#.to_string());
+    let tagged = rules.add(
+        "tagged-call",
+        format!(
+            "{} space {call} {} space",
+            literal(TOOL_CALL_OPEN),
+            literal(TOOL_CALL_CLOSE)
+        ),
+    );
+    let root = rules.add(
+        "root",
+        format!(r#"{tagged}+ | {call}+ | "```" "json"? space {call}+ "```""#),
+    );
     Grammar {
         gbnf: rules.finish(),
-        root: "root".into(),
-        trigger: TOOL_CALL_OPEN.into(),
+        root,
+        trigger_patterns: TRIGGER_PATTERNS.iter().map(|p| p.to_string()).collect(),
     }
 }
 

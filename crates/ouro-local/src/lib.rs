@@ -10,8 +10,12 @@
 //!   (constrained decoding, KV-cache reuse across requests) and [`provider`] serves it as an
 //!   `ouro_model::ModelProvider`.
 
+#[cfg(feature = "local")]
+pub mod engine;
 pub mod gguf;
 pub mod grammar;
 pub mod models;
+#[cfg(feature = "local")]
+pub mod provider;
 pub mod template;
 pub mod toolcall;

@@ -11,9 +11,9 @@
 //! cannot be read as a call (cut off at the token limit, not JSON, no name) is kept in the
 //! text rather than dropped, so that the record shows what the model did.
 //!
-//! Without the grammar, small models often write the call as a bare or fenced JSON object
-//! instead of a `<tool_call>` block. When the whole reply is such an object (or a list of
-//! them) naming known tools, it is read as calls too.
+//! Small models often write calls as bare or fenced JSON objects instead of `<tool_call>`
+//! blocks (the grammar constrains those too). When the whole reply is such objects (or lists
+//! of them) naming known tools, they are read as calls.
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -211,30 +211,37 @@ fn tagged_calls(text: &str) -> (Vec<ParsedCall>, String) {
     (calls, unread)
 }
 
-/// Calls written as the whole reply: a JSON object or list of objects, possibly in a
-/// ```` ```json ```` fence, each naming one of `tool_names`.
+/// Calls written as the whole reply: JSON objects (or lists of them) separated by
+/// whitespace, possibly in a ```` ```json ```` fence, each naming one of `tool_names`.
 fn bare_json_calls(text: &str, tool_names: &[&str]) -> Option<Vec<ParsedCall>> {
     let mut body = text.trim();
     if let Some(fenced) = body.strip_prefix("```") {
         let fenced = fenced.strip_suffix("```")?;
-        // Drop the info string (`json`) on the opening line.
+        // Drop the info string (`json`) before the first value.
         body = fenced
-            .split_once('\n')
-            .map_or(fenced, |(_, rest)| rest)
+            .trim_start_matches(|c: char| c.is_ascii_alphanumeric())
             .trim();
     }
-    if body.starts_with('[') {
-        let items: Vec<&RawValue> = serde_json::from_str(body).ok()?;
-        let calls: Option<Vec<ParsedCall>> = items.iter().map(|raw| read_call(raw.get())).collect();
-        let calls = calls.filter(|c| !c.is_empty())?;
-        calls
-            .iter()
-            .all(|c| tool_names.contains(&c.name.as_str()))
-            .then_some(calls)
-    } else {
-        let call = read_call(body)?;
-        tool_names.contains(&call.name.as_str()).then(|| vec![call])
+    if !body.starts_with(['{', '[']) {
+        return None;
     }
+    let mut calls = Vec::new();
+    for value in serde_json::Deserializer::from_str(body).into_iter::<&RawValue>() {
+        let value = value.ok()?;
+        let text = value.get();
+        if text.starts_with('[') {
+            let items: Vec<&RawValue> = serde_json::from_str(text).ok()?;
+            for item in items {
+                calls.push(read_call(item.get())?);
+            }
+        } else {
+            calls.push(read_call(text)?);
+        }
+    }
+    let known = calls
+        .iter()
+        .all(|call| tool_names.contains(&call.name.as_str()));
+    (known && !calls.is_empty()).then_some(calls)
 }
 
 #[cfg(test)]

@@ -424,8 +424,11 @@ fn rejects_malformed_calls() {
         "<tool_call>\n{\"name\": \"shell\", \"arguments\": {\"command\": [\"ls\"]}}".to_string(),
         format!("{} done", call("read_file", "{}")),
         "Sure, here it is.".to_string(),
-        // the layout the template shows is the only one allowed
-        "<tool_call>{\"name\": \"read_file\", \"arguments\": {}}</tool_call>".to_string(),
+        // name first; nothing after the calls; no text before a bare call
+        "<tool_call>{\"arguments\": {}, \"name\": \"read_file\"}</tool_call>".to_string(),
+        "{\"name\": \"read_file\", \"arguments\": {}} ok".to_string(),
+        "Calling: {\"name\": \"read_file\", \"arguments\": {}}".to_string(),
+        "```json\n{\"name\": \"read_file\", \"arguments\": {}}\n".to_string(),
     ];
     for text in &bad {
         assert!(!gbnf.matches(&grammar.root, text), "accepted:\n{text}");
@@ -433,15 +436,33 @@ fn rejects_malformed_calls() {
 }
 
 #[test]
+fn bare_fenced_and_loosely_spaced_calls() {
+    let (gbnf, grammar) = grammar();
+    let ok = [
+        r#"<tool_call>{"name": "read_file", "arguments": {}}</tool_call>"#.to_string(),
+        "<tool_call>\n{\n  \"name\": \"read_file\",\n  \"arguments\": {}\n}\n</tool_call>\n".into(),
+        r#"{"name": "shell", "arguments": {"command": ["ls"]}}"#.into(),
+        "{\"name\":\"read_file\",\"arguments\":{}}\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"b\"}}".into(),
+        "```json\n{\"name\": \"read_file\", \"arguments\": {}}\n```".into(),
+        "```{\"name\": \"read_file\", \"arguments\": {}}```".into(),
+    ];
+    for text in &ok {
+        assert!(gbnf.matches(&grammar.root, text), "rejected:\n{text}");
+    }
+    assert_eq!(grammar.trigger_patterns.len(), 3);
+}
+
+#[test]
 fn gbnf_text_is_stable_and_readable() {
     let grammar = tool_call_grammar(&[read_tool()]);
-    let expected = r#"root ::= tool-call ( "\n" tool-call )*
-tool-call ::= "<tool_call>\n{\"name\": " ( read-file-call ) "}\n</tool_call>"
-read-file-call ::= "\"read_file\", \"arguments\": " read-file-args
-read-file-args ::= "{" space ( read-file-args-limit-kv ( "," space read-file-args-offset-kv )? ( "," space read-file-args-path-kv )? | read-file-args-offset-kv ( "," space read-file-args-path-kv )? | read-file-args-path-kv )? "}" space
-read-file-args-path-kv ::= "\"path\"" space ":" space string
-read-file-args-offset-kv ::= "\"offset\"" space ":" space natural
-read-file-args-limit-kv ::= "\"limit\"" space ":" space number
+    let expected = r#"root ::= tagged-call+ | call+ | "```" "json"? space call+ "```"
+tagged-call ::= "<tool_call>" space call "</tool_call>" space
+call ::= "{" space "\"name\"" space ":" space ( tool-read-file ) "}" space
+tool-read-file ::= "\"read_file\"" space "," space "\"arguments\"" space ":" space tool-read-file-args
+tool-read-file-args ::= "{" space ( tool-read-file-args-limit-kv ( "," space tool-read-file-args-offset-kv )? ( "," space tool-read-file-args-path-kv )? | tool-read-file-args-offset-kv ( "," space tool-read-file-args-path-kv )? | tool-read-file-args-path-kv )? "}" space
+tool-read-file-args-path-kv ::= "\"path\"" space ":" space string
+tool-read-file-args-offset-kv ::= "\"offset\"" space ":" space natural
+tool-read-file-args-limit-kv ::= "\"limit\"" space ":" space number
 char ::= [^"\\\x00-\x1F] | [\\] (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
 natural ::= ([0-9] | [1-9] [0-9]{0,15}) space
 number ::= "-"? ([0-9] | [1-9] [0-9]{0,15}) ("." [0-9]{1,16})? ([eE] [-+]? [0-9]{1,3})? space
@@ -449,7 +470,7 @@ space ::= | " " | "\n" [ \t]{0,20}
 string ::= "\"" char* "\"" space
 "#;
     assert_eq!(grammar.gbnf, expected);
-    assert_eq!(grammar.trigger, "<tool_call>");
+    assert_eq!(grammar.trigger_patterns[0], "(<tool_call>)");
 }
 
 #[test]

@@ -89,6 +89,16 @@ fn bare_and_fenced_json_calls() {
 
     let list = r#"[{"name": "read_file", "arguments": {"path": "a"}}, {"name": "shell", "arguments": {"command": []}}]"#;
     assert_eq!(parse_reply(list, &TOOLS).calls.len(), 2);
+    let several = "{\"name\": \"read_file\", \"arguments\": {}}\n{\"name\":\"shell\",\"arguments\":{\"command\":[\"ls\"]}}";
+    assert_eq!(
+        parse_reply(several, &TOOLS).calls,
+        vec![
+            call("read_file", "{}"),
+            call("shell", r#"{"command":["ls"]}"#)
+        ]
+    );
+    let fenced_compact = "```{\"name\": \"read_file\", \"arguments\": {}}```";
+    assert_eq!(parse_reply(fenced_compact, &TOOLS).calls.len(), 1);
 
     // Not calls: unknown names, JSON that is part of an answer, other JSON.
     for text in [
@@ -97,6 +107,7 @@ fn bare_and_fenced_json_calls() {
         r#"{"a": 1}"#,
         "```\nfn main() {}\n```",
         r#"[{"name": "shell", "arguments": {}}, {"name": "rm", "arguments": {}}]"#,
+        "{\"name\": \"shell\", \"arguments\": {}} and more",
     ] {
         let reply = parse_reply(text, &TOOLS);
         assert!(reply.calls.is_empty(), "{text}");
