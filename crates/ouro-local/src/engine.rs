@@ -409,6 +409,11 @@ impl LocalModel {
         self.options.sampling = sampling;
     }
 
+    /// Caps the length of the next replies.
+    pub fn set_max_output_tokens(&mut self, tokens: u32) {
+        self.options.max_output_tokens = tokens.max(1);
+    }
+
     /// Turns the tool-call grammar on or off for the next requests.
     pub fn set_constrain_tool_calls(&mut self, on: bool) {
         self.options.constrain_tool_calls = on;
@@ -617,6 +622,65 @@ impl LocalModel {
             LlamaSampler::temp(s.temperature),
             LlamaSampler::dist(s.seed),
         ])
+    }
+
+    /// llama.cpp's own speed on this context, measured the way `llama-bench` does: decode
+    /// `n_prompt` arbitrary tokens in batches (prompt processing), then `n_gen` tokens one at
+    /// a time after them (generation), with no template, sampling or parsing. The reference
+    /// for [`LocalModel::generate`]'s overhead. Empties the KV cache.
+    pub fn raw_decode_speed(
+        &mut self,
+        n_prompt: usize,
+        n_gen: usize,
+    ) -> Result<Timings, LocalError> {
+        self.clear_cache();
+        let n_vocab = self.model.n_vocab().max(1);
+        let mut state = 0x2545_f491_u32;
+        let mut next_token = || {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            LlamaToken((state % n_vocab as u32) as i32)
+        };
+        let batch_size = self.options.batch_size as usize;
+        let mut batch = LlamaBatch::new(batch_size.max(1), 1);
+        let mut timings = Timings::default();
+        let decode = |ctx: &mut LlamaContext<'static>, batch: &mut LlamaBatch| {
+            ctx.decode(batch)
+                .map_err(|e| LocalError::Inference(format!("decode failed: {e}")))
+        };
+        let started = Instant::now();
+        let mut pos = 0;
+        while pos < n_prompt {
+            batch.clear();
+            let n = batch_size.min(n_prompt - pos);
+            for i in 0..n {
+                batch
+                    .add(
+                        next_token(),
+                        (pos + i) as i32,
+                        &[0],
+                        pos + i + 1 == n_prompt,
+                    )
+                    .map_err(|e| LocalError::Inference(e.to_string()))?;
+            }
+            decode(&mut self.ctx, &mut batch)?;
+            pos += n;
+        }
+        timings.prefill_tokens = n_prompt;
+        timings.prefill = started.elapsed();
+        let started = Instant::now();
+        for i in 0..n_gen {
+            batch.clear();
+            batch
+                .add(next_token(), (n_prompt + i) as i32, &[0], true)
+                .map_err(|e| LocalError::Inference(e.to_string()))?;
+            decode(&mut self.ctx, &mut batch)?;
+        }
+        timings.decode_tokens = n_gen;
+        timings.decode = started.elapsed();
+        self.clear_cache();
+        Ok(timings)
     }
 
     /// Whether the tool-call grammar for `tools`, compiled by llama.cpp, accepts `text` as

@@ -65,15 +65,21 @@ const ARRAY_RULE: &str = r#""[" space ( value ("," space value)* )? "]" space"#;
 
 /// Regular expressions (ECMAScript, as llama.cpp's lazy grammars take them) that switch
 /// the grammar on; it applies from the first capture group on. Besides the `<tool_call>`
-/// tag anywhere, a reply that *starts* with a JSON object, or a fenced one, is taken as a
-/// call: small models often write calls that way, and unconstrained they get them wrong.
-pub const TRIGGER_PATTERNS: [&str; 3] = ["(<tool_call>)", r"^\s*(\{)", r"^\s*(```(?:json)?\s*\{)"];
+/// tag anywhere, a reply that *starts* with a JSON object, a fenced one, or one wrapped in
+/// `<tools>` (the tag of the tool list in the system prompt) is taken as a call: small
+/// models often write calls that way, and unconstrained they get them wrong.
+pub const TRIGGER_PATTERNS: [&str; 4] = [
+    "(<tool_call>)",
+    r"^\s*(\{)",
+    r"^\s*(```(?:json)?\s*\{)",
+    r"^\s*(<tools>)",
+];
 
 /// The grammar of tool calls to `tools`, in any of the layouts the triggers start:
 ///
 /// * `<tool_call>{"name": …, "arguments": …}</tool_call>`, one or more (the template's);
 /// * `{"name": …, "arguments": …}`, one or more;
-/// * the same in a ```` ```json ```` fence.
+/// * the same in a ```` ```json ```` fence, or between `<tools>` and `</tools>`.
 ///
 /// Whitespace between the parts is free (bounded), so that whatever a trigger hands over
 /// is a valid start; `name` must come first.
@@ -115,7 +121,9 @@ pub fn tool_call_grammar(tools: &[ToolSpec]) -> Grammar {
     );
     let root = rules.add(
         "root",
-        format!(r#"{tagged}+ | {call}+ | "```" "json"? space {call}+ "```""#),
+        format!(
+            r#"{tagged}+ | {call}+ | "```" "json"? space {call}+ "```" | "<tools>" space {call}+ "</tools>""#
+        ),
     );
     Grammar {
         gbnf: rules.finish(),

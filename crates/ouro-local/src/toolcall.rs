@@ -11,7 +11,8 @@
 //! cannot be read as a call (cut off at the token limit, not JSON, no name) is kept in the
 //! text rather than dropped, so that the record shows what the model did.
 //!
-//! Small models often write calls as bare or fenced JSON objects instead of `<tool_call>`
+//! Small models often write calls as bare, fenced or `<tools>`-wrapped JSON objects instead
+//! of `<tool_call>`
 //! blocks (the grammar constrains those too). When the whole reply is such objects (or lists
 //! of them) naming known tools, they are read as calls.
 
@@ -212,10 +213,13 @@ fn tagged_calls(text: &str) -> (Vec<ParsedCall>, String) {
 }
 
 /// Calls written as the whole reply: JSON objects (or lists of them) separated by
-/// whitespace, possibly in a ```` ```json ```` fence, each naming one of `tool_names`.
+/// whitespace, possibly in a ```` ```json ```` fence or between `<tools>` and `</tools>`,
+/// each naming one of `tool_names`.
 fn bare_json_calls(text: &str, tool_names: &[&str]) -> Option<Vec<ParsedCall>> {
     let mut body = text.trim();
-    if let Some(fenced) = body.strip_prefix("```") {
+    if let Some(wrapped) = body.strip_prefix("<tools>") {
+        body = wrapped.strip_suffix("</tools>")?.trim();
+    } else if let Some(fenced) = body.strip_prefix("```") {
         let fenced = fenced.strip_suffix("```")?;
         // Drop the info string (`json`) before the first value.
         body = fenced

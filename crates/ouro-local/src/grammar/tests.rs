@@ -445,17 +445,18 @@ fn bare_fenced_and_loosely_spaced_calls() {
         "{\"name\":\"read_file\",\"arguments\":{}}\n{\"name\": \"read_file\", \"arguments\": {\"path\": \"b\"}}".into(),
         "```json\n{\"name\": \"read_file\", \"arguments\": {}}\n```".into(),
         "```{\"name\": \"read_file\", \"arguments\": {}}```".into(),
+        "<tools>\n{\"name\": \"read_file\", \"arguments\": {}}\n</tools>".into(),
     ];
     for text in &ok {
         assert!(gbnf.matches(&grammar.root, text), "rejected:\n{text}");
     }
-    assert_eq!(grammar.trigger_patterns.len(), 3);
+    assert_eq!(grammar.trigger_patterns.len(), 4);
 }
 
 #[test]
 fn gbnf_text_is_stable_and_readable() {
     let grammar = tool_call_grammar(&[read_tool()]);
-    let expected = r#"root ::= tagged-call+ | call+ | "```" "json"? space call+ "```"
+    let expected = r#"root ::= tagged-call+ | call+ | "```" "json"? space call+ "```" | "<tools>" space call+ "</tools>"
 tagged-call ::= "<tool_call>" space call "</tool_call>" space
 call ::= "{" space "\"name\"" space ":" space ( tool-read-file ) "}" space
 tool-read-file ::= "\"read_file\"" space "," space "\"arguments\"" space ":" space tool-read-file-args

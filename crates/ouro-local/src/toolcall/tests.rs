@@ -97,6 +97,11 @@ fn bare_and_fenced_json_calls() {
             call("shell", r#"{"command":["ls"]}"#)
         ]
     );
+    let wrapped = "<tools>\n{\"name\": \"read_file\", \"arguments\": {}}\n</tools>";
+    assert_eq!(
+        parse_reply(wrapped, &TOOLS).calls,
+        vec![call("read_file", "{}")]
+    );
     let fenced_compact = "```{\"name\": \"read_file\", \"arguments\": {}}```";
     assert_eq!(parse_reply(fenced_compact, &TOOLS).calls.len(), 1);
 
