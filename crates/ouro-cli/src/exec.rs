@@ -128,6 +128,10 @@ async fn run(
     prompt: String,
     output: OutputArgs,
 ) -> u8 {
+    if let Err(message) = crate::model::ensure_local_model(&config) {
+        eprintln!("ouro: {message}");
+        return exit::TURN_FAILED;
+    }
     let opened = match &resume {
         None => Session::create(config).map(|s| (s, Vec::new())),
         Some(id) => match ouro_core::rollout::find(&config.ouro_home, id.as_deref()) {

@@ -437,6 +437,32 @@ impl Progress for TermProgress {
     }
 }
 
+/// Before the embedded model's first use: when the configured model is one ouro knows and
+/// it is not on this machine yet, say what will be downloaded and how big it is, then
+/// download it. Other cases are left to the session, which names what is missing.
+pub fn ensure_local_model(config: &ouro_core::Config) -> Result<(), String> {
+    if config.provider.wire_api != ouro_core::WireApi::Local
+        || config.provider.model_path.is_some()
+        || ouro_local::models::resolve_local(&config.model, &config.ouro_home).is_ok()
+    {
+        return Ok(());
+    }
+    let Some(known) = models::find_known(&config.model) else {
+        return Ok(());
+    };
+    eprintln!(
+        "ouro: no API key or model provider is configured, so ouro runs {} on this machine.\n\
+         ouro: downloading it once ({}) into {} …",
+        known.display_name,
+        human_bytes(known.size),
+        config.ouro_home.join("models").display()
+    );
+    let mut progress = TermProgress::new();
+    models::pull(known.id, &config.ouro_home, &mut progress)
+        .map(|_| ())
+        .map_err(|e| format!("cannot download {}: {e}", known.id))
+}
+
 #[cfg(test)]
 mod tests {
     use super::human_bytes;

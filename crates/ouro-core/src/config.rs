@@ -163,22 +163,26 @@ impl Config {
             path: path.clone(),
             message,
         };
-        // Parsed from the text first, so a bad key or value is reported with its line.
-        let mut parsed: ConfigToml =
+        // Parsed from the text first, so a bad key or value is reported with its line. A
+        // table that only changes some keys of a built-in provider (e.g.
+        // `[model_providers.local] model_path = …`) needs the built-in's other keys first.
+        let mut table: toml::Table =
             toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
-        if !overrides.raw.is_empty() {
-            let mut table: toml::Table =
-                toml::from_str(&text).map_err(|e| file_error(e.to_string()))?;
-            for raw in &overrides.raw {
-                apply_override(&mut table, raw)?;
-                parsed =
-                    ConfigToml::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
-                        ConfigError::Override {
-                            raw: raw.clone(),
-                            message: e.to_string().trim().to_string(),
-                        }
-                    })?;
-            }
+        complete_built_in_providers(&mut table);
+        let mut parsed = match toml::from_str::<ConfigToml>(&text) {
+            Ok(parsed) => parsed,
+            Err(text_error) => ConfigToml::deserialize(toml::Value::Table(table.clone()))
+                .map_err(|_| file_error(text_error.to_string()))?,
+        };
+        for raw in &overrides.raw {
+            apply_override(&mut table, raw)?;
+            complete_built_in_providers(&mut table);
+            parsed = ConfigToml::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+                ConfigError::Override {
+                    raw: raw.clone(),
+                    message: e.to_string().trim().to_string(),
+                }
+            })?;
         }
         Self::resolve(parsed, ouro_home, cwd, overrides, &path)
     }
@@ -200,11 +204,11 @@ impl Config {
             })?,
             None => ProfileToml::default(),
         };
-        let mut providers = built_in_providers();
+        let mut providers = all_built_in_providers();
         providers.extend(file.model_providers);
         let provider_id = match profile.model_provider.or(file.model_provider) {
             Some(id) => id,
-            None => default_provider_id()?,
+            None => default_provider_id(),
         };
         let provider = providers.get(&provider_id).cloned().ok_or_else(|| {
             ConfigError::Invalid(format!(
@@ -290,23 +294,64 @@ impl Config {
     }
 }
 
+/// The embedded model's built-in provider id.
+pub const LOCAL_PROVIDER: &str = "local";
+
+/// The HTTP providers ouro knows, and the embedded model.
+fn all_built_in_providers() -> BTreeMap<String, ProviderInfo> {
+    let mut providers = built_in_providers();
+    providers.insert(
+        LOCAL_PROVIDER.to_string(),
+        ProviderInfo::new("Local (embedded)", "", WireApi::Local, None),
+    );
+    providers
+}
+
+/// Fills the keys a `[model_providers.NAME]` table leaves out from the built-in provider of
+/// that name, so a config can change one setting of a built-in.
+fn complete_built_in_providers(table: &mut toml::Table) {
+    let Some(toml::Value::Table(configured)) = table.get_mut("model_providers") else {
+        return;
+    };
+    for (name, built_in) in all_built_in_providers() {
+        let Some(toml::Value::Table(provider)) = configured.get_mut(&name) else {
+            continue;
+        };
+        let Ok(toml::Value::Table(defaults)) = toml::Value::try_from(&built_in) else {
+            continue;
+        };
+        for (key, value) in defaults {
+            provider.entry(key).or_insert(value);
+        }
+    }
+}
+
 /// With no provider configured, use the first hosted provider whose key is in the
-/// environment.
-fn default_provider_id() -> Result<String, ConfigError> {
+/// environment, or else the embedded model.
+fn default_provider_id() -> String {
     for (id, var) in [
         ("openai", "OPENAI_API_KEY"),
         ("anthropic", "ANTHROPIC_API_KEY"),
     ] {
         if std::env::var_os(var).is_some_and(|v| !v.is_empty()) {
-            return Ok(id.to_string());
+            return id.to_string();
         }
     }
-    Err(ConfigError::Invalid(
-        "no model provider is configured: set OPENAI_API_KEY or ANTHROPIC_API_KEY, or set \
-         `model_provider` (and `[model_providers.NAME]` for a local server such as ollama) in \
-         $OURO_HOME/config.toml"
-            .into(),
-    ))
+    LOCAL_PROVIDER.to_string()
+}
+
+/// The GGUF file the embedded model runs: the provider's `model_path`, or the managed model
+/// `model` names (see `ouro model pull`).
+pub fn local_model_path(config: &Config) -> Result<PathBuf, ConfigError> {
+    if let Some(path) = &config.provider.model_path {
+        return Ok(path.clone());
+    }
+    ouro_local::models::resolve_local(&config.model, &config.ouro_home).map_err(|e| {
+        ConfigError::Invalid(format!(
+            "{e}; fetch it with `ouro model pull {}` or set model_providers.{}.model_path",
+            config.model, config.provider_id
+        ))
+    })
 }
 
 /// The edit tool each wire format's model family is trained on. To be settled by
@@ -326,6 +371,7 @@ fn default_edit_tool(wire_api: WireApi) -> EditTool {
 
 fn default_model(provider_id: &str) -> Option<String> {
     match provider_id {
+        LOCAL_PROVIDER => Some(ouro_local::models::DEFAULT_MODEL.into()),
         "openai" => Some("gpt-5-codex".into()),
         "anthropic" => Some("claude-sonnet-4-5".into()),
         _ => None,
@@ -474,6 +520,27 @@ wire_api = "chat"
         };
         let err = load(LOCAL, &overrides).unwrap_err().to_string();
         assert!(err.contains("key=value"), "{err}");
+    }
+
+    #[test]
+    fn one_key_of_a_built_in_provider_can_be_changed() {
+        let overrides = Overrides {
+            raw: vec!["model_providers.local.model_path=\"/models/mine.gguf\"".into()],
+            ..Overrides::default()
+        };
+        let config = load("model_provider = \"local\"\n", &overrides).unwrap();
+        assert_eq!(config.provider.wire_api, WireApi::Local);
+        assert_eq!(
+            config.provider.model_path,
+            Some(PathBuf::from("/models/mine.gguf"))
+        );
+        assert_eq!(config.model, ouro_local::models::DEFAULT_MODEL);
+
+        let text = "model_provider = \"ollama\"\nmodel = \"q\"\n[model_providers.ollama]\nbase_url = \"http://gpu:11434/v1\"\n";
+        let config = load(text, &Overrides::default()).unwrap();
+        assert_eq!(config.provider.base_url, "http://gpu:11434/v1");
+        assert_eq!(config.provider.wire_api, WireApi::Chat);
+        assert_eq!(config.provider.name, "Ollama");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod session;
 
 pub use approval::Approver;
 pub use config::{Config, ConfigError, Overrides};
+pub use ouro_model::WireApi;
 pub use ouro_sandbox::SandboxMode;
 pub use ouro_tools::ApprovalPolicy;
 pub use session::{Session, SessionError, TurnOutcome};

@@ -585,11 +585,27 @@ impl Session {
 /// The model the config names: an HTTP provider, or the embedded one.
 fn connect(config: &Config) -> Result<Arc<dyn ModelProvider>, SessionError> {
     if config.provider.wire_api == WireApi::Local {
-        return Err(SessionError::Model(ModelError::Config {
-            provider: config.provider.name.clone(),
-            message: "this build of ouro has no embedded model; configure an HTTP provider".into(),
-        }));
+        return connect_local(config);
     }
     let client = ModelClient::new(config.provider.clone(), config.model.clone())?;
     Ok(Arc::new(client))
+}
+
+#[cfg(feature = "local")]
+fn connect_local(config: &Config) -> Result<Arc<dyn ModelProvider>, SessionError> {
+    use ouro_local::{engine::LocalOptions, provider};
+    let path = crate::config::local_model_path(config)?;
+    let local = provider::LocalProvider::start(&path, LocalOptions::default())
+        .map_err(|e| SessionError::Model(provider::model_error(&path, e)))?;
+    Ok(Arc::new(local))
+}
+
+#[cfg(not(feature = "local"))]
+fn connect_local(config: &Config) -> Result<Arc<dyn ModelProvider>, SessionError> {
+    Err(SessionError::Model(ModelError::Config {
+        provider: config.provider.name.clone(),
+        message: "this build of ouro has no embedded model (built without the `local` \
+                  feature); configure an HTTP provider"
+            .into(),
+    }))
 }

@@ -22,7 +22,7 @@ pub enum WireApi {
 }
 
 /// One model provider as configured under `[model_providers.NAME]`.
-#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderInfo {
     /// Display name, used in messages.
