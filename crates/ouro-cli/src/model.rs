@@ -441,7 +441,9 @@ impl Progress for TermProgress {
 /// it is not on this machine yet, say what will be downloaded and how big it is, then
 /// download it. Other cases are left to the session, which names what is missing.
 pub fn ensure_local_model(config: &ouro_core::Config) -> Result<(), String> {
-    if config.provider.wire_api != ouro_core::WireApi::Local
+    // Without the engine the session says so; downloading a model first would be a waste.
+    if !cfg!(feature = "local")
+        || config.provider.wire_api != ouro_core::WireApi::Local
         || config.provider.model_path.is_some()
         || ouro_local::models::resolve_local(&config.model, &config.ouro_home).is_ok()
     {

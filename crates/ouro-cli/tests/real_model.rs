@@ -6,6 +6,8 @@
 //! A 0.5B model samples differently from run to run, so each task gets up to three
 //! attempts in a fresh workspace; how many it took is printed.
 
+#![cfg(feature = "local")]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -604,8 +604,10 @@ fn connect_local(config: &Config) -> Result<Arc<dyn ModelProvider>, SessionError
 fn connect_local(config: &Config) -> Result<Arc<dyn ModelProvider>, SessionError> {
     Err(SessionError::Model(ModelError::Config {
         provider: config.provider.name.clone(),
-        message: "this build of ouro has no embedded model (built without the `local` \
-                  feature); configure an HTTP provider"
+        message: "this build of ouro has no embedded model (it was built without the \
+                  `local` feature). Set OPENAI_API_KEY or ANTHROPIC_API_KEY, configure a \
+                  provider in $OURO_HOME/config.toml (e.g. a local Ollama or llama.cpp server), \
+                  or build ouro with `--features local` after scripts/install-build-deps"
             .into(),
     }))
 }
