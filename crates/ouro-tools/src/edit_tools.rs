@@ -9,6 +9,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::apply_patch::{self, ApplyOutcome, PatchError};
+use crate::SandboxMode;
 use crate::{
     parse_arguments, spec_for, BoxFuture, EditTool, Invocation, ToolContext, ToolHandler,
     ToolResult,
@@ -156,7 +157,47 @@ pub(crate) enum FileEdit {
 }
 
 impl FileEdit {
+    /// The paths this edit writes, as written, with the directory they are relative to.
+    fn targets(&self, ctx: &ToolContext) -> (PathBuf, Vec<String>) {
+        match self {
+            FileEdit::Patch { patch, workdir } => {
+                let cwd = workdir
+                    .as_deref()
+                    .map_or(ctx.cwd.clone(), |dir| ctx.cwd.join(dir));
+                let paths = apply_patch::parse_patch(patch)
+                    .map(|parsed| {
+                        parsed
+                            .ops
+                            .iter()
+                            .flat_map(|op| {
+                                let moved = match op {
+                                    apply_patch::FileOp::Update { move_to, .. } => move_to.clone(),
+                                    _ => None,
+                                };
+                                std::iter::once(op.path().to_string()).chain(moved)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (cwd, paths)
+            }
+            FileEdit::Replace { path, .. } | FileEdit::Write { path, .. } => {
+                (ctx.cwd.clone(), vec![path.clone()])
+            }
+        }
+    }
+
     fn apply(&self, ctx: &ToolContext) -> Result<ApplyOutcome, PatchError> {
+        // What the sandbox keeps read-only for commands (a workspace's `.git`) stays
+        // read-only for edits too.
+        if ctx.sandbox_policy.mode == SandboxMode::WorkspaceWrite {
+            let (cwd, paths) = self.targets(ctx);
+            apply_patch::check_protected(
+                paths.iter().map(String::as_str),
+                &cwd,
+                &ctx.sandbox_policy.read_only_paths,
+            )?;
+        }
         let roots = ctx.writable_roots();
         match self {
             FileEdit::Patch { patch, workdir } => {

@@ -44,7 +44,7 @@ pub(crate) fn normalize_lexically(path: &Path) -> PathBuf {
 /// The path with symlinks resolved as far as the path exists: the nearest existing ancestor
 /// is canonicalised and the rest appended. With `follow_final` false the last component is
 /// not resolved (deleting a symlink deletes the link, not its target).
-fn real_path(lexical: &Path, follow_final: bool) -> PathBuf {
+pub(crate) fn real_path(lexical: &Path, follow_final: bool) -> PathBuf {
     if !follow_final {
         if let (Some(parent), Some(name)) = (lexical.parent(), lexical.file_name()) {
             return real_path(parent, true).join(name);

@@ -163,6 +163,9 @@ pub enum PatchError {
         roots: Vec<PathBuf>,
     },
 
+    #[error("{}: is inside {}, which stays read-only (a workspace's .git is protected unless [sandbox_workspace_write] git_writable = true); nothing was changed", .path.display(), .protected.display())]
+    ReadOnlyPath { path: PathBuf, protected: PathBuf },
+
     /// edit_file: old_string does not occur in the file.
     #[error("{}: old_string was not found in the file, so nothing was changed.\n{details}", .path.display())]
     EditNotFound { path: PathBuf, details: String },
@@ -340,4 +343,28 @@ impl fmt::Display for ApplyOutcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.summary())
     }
+}
+
+/// Refuses when one of `paths` (as a patch or edit names them, relative to `cwd`) lands in
+/// one of `protected` (directories that stay read-only, such as a workspace's `.git`),
+/// symlinks and `..` resolved.
+pub(crate) fn check_protected<'a>(
+    paths: impl IntoIterator<Item = &'a str>,
+    cwd: &Path,
+    protected: &[PathBuf],
+) -> Result<(), PatchError> {
+    for path in paths {
+        let lexical = apply::normalize_lexically(&cwd.join(path));
+        let real = apply::real_path(&lexical, true);
+        for dir in protected {
+            let real_dir = apply::real_path(&apply::normalize_lexically(dir), true);
+            if real.starts_with(&real_dir) || lexical.starts_with(dir) {
+                return Err(PatchError::ReadOnlyPath {
+                    path: PathBuf::from(path),
+                    protected: dir.clone(),
+                });
+            }
+        }
+    }
+    Ok(())
 }
