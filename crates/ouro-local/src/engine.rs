@@ -91,6 +91,7 @@ pub struct Sampling {
     pub temperature: f32,
     pub top_k: i32,
     pub top_p: f32,
+    /// The seed of the first request; each later one adds one.
     pub seed: u32,
 }
 
@@ -215,6 +216,8 @@ pub struct LocalModel {
     grammar: Option<(Vec<ToolSpec>, Grammar)>,
     /// Where in the last evaluated batch the logits to sample from are.
     last_logits_index: i32,
+    /// Requests answered since the sampling settings were last set.
+    requests: u32,
 }
 
 impl fmt::Debug for LocalModel {
@@ -384,6 +387,7 @@ impl LocalModel {
             cached: Vec::new(),
             grammar: None,
             last_logits_index: 0,
+            requests: 0,
         })
     }
 
@@ -407,6 +411,7 @@ impl LocalModel {
     /// Sampling for the next requests (a benchmark varies the seed).
     pub fn set_sampling(&mut self, sampling: Sampling) {
         self.options.sampling = sampling;
+        self.requests = 0;
     }
 
     /// Caps the length of the next replies.
@@ -611,8 +616,13 @@ impl LocalModel {
         Ok(Some(reused))
     }
 
-    fn sampler_chain(&self) -> LlamaSampler {
+    /// The sampler for the next reply. The seed moves on with every request, so that asking
+    /// again (after a failed call, say) can give another answer, while a session stays
+    /// reproducible from its settings.
+    fn sampler_chain(&mut self) -> LlamaSampler {
         let s = self.options.sampling;
+        let seed = s.seed.wrapping_add(self.requests);
+        self.requests = self.requests.wrapping_add(1);
         if s.temperature <= 0.0 {
             return LlamaSampler::greedy();
         }
@@ -620,7 +630,7 @@ impl LocalModel {
             LlamaSampler::top_k(s.top_k.max(1)),
             LlamaSampler::top_p(s.top_p.clamp(0.0, 1.0), 1),
             LlamaSampler::temp(s.temperature),
-            LlamaSampler::dist(s.seed),
+            LlamaSampler::dist(seed),
         ])
     }
 
