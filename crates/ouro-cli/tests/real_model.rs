@@ -1,45 +1,62 @@
-//! Real tasks with the real embedded model (Qwen2.5-Coder 0.5B through llama.cpp), driven
-//! through the `ouro` binary. The model file comes from `OURO_TEST_MODEL`; without it these
-//! tests skip with a message, except in CI (`CI` set), where `.ci/run` fetches the model and
-//! a missing one is a failure.
+//! Real tasks with the real embedded model, driven through the `ouro` binary: the default
+//! model, Qwen2.5-Coder-1.5B (the 0.5B one does not manage these tasks: see the README's
+//! measurements). The model file is `OURO_TEST_TASK_MODEL`, or the default model under
+//! `$OURO_HOME/models` (`~/.ouro/models`); without it these tests skip with a message,
+//! except in CI (`CI` set), where `.ci/run` fetches the model and a missing one is a
+//! failure.
 //!
-//! A 0.5B model samples differently from run to run, so each task gets up to three
-//! attempts in a fresh workspace; how many it took is printed.
+//! The first attempt decodes greedily, as `ouro exec` does by default; should it fail, up
+//! to two more sample at temperature 0.7 with other seeds, each in a fresh workspace. How
+//! many it took is printed.
 
 #![cfg(feature = "local")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-const ATTEMPTS: usize = 3;
+const ATTEMPTS: u32 = 3;
 const TASK_TIMEOUT: Duration = Duration::from_secs(600);
+const MODEL_FILE: &str = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
 
 fn model() -> Option<PathBuf> {
-    let path = std::env::var_os("OURO_TEST_MODEL").map(PathBuf::from);
-    match path {
-        Some(path) if path.is_file() => Some(path),
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("CI must provide the local model: set OURO_TEST_MODEL to its GGUF file")
-        }
-        _ => {
-            eprintln!(
-                "skipped: no local model (set OURO_TEST_MODEL to a Qwen2.5-Coder GGUF file, e.g. \
-                 after `ouro model pull qwen2.5-coder-0.5b`)"
-            );
-            None
-        }
+    let path = match std::env::var_os("OURO_TEST_TASK_MODEL") {
+        Some(path) => PathBuf::from(path),
+        None => std::env::var_os("OURO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".ouro")))
+            .unwrap_or_default()
+            .join("models")
+            .join(MODEL_FILE),
+    };
+    if path.is_file() {
+        return Some(path);
     }
+    let message = format!(
+        "no task model at {} (set OURO_TEST_TASK_MODEL, or run `ouro model pull`)",
+        path.display()
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!("CI must provide the local model: {message}");
+    }
+    eprintln!("skipped: {message}");
+    None
 }
 
 /// Runs `ouro exec PROMPT` with the embedded model in `work`, killing it after the timeout.
-fn exec(model: &Path, work: &Path, prompt: &str) -> Output {
+/// Attempt 1 uses the defaults (greedy); later ones sample with a seed of their own.
+fn exec(model: &Path, work: &Path, prompt: &str, attempt: u32) -> Output {
     let home = tempfile::tempdir().expect("temp home");
+    let sampling = if attempt > 1 {
+        format!("[local_model]\ntemperature = 0.7\nseed = {attempt}\n")
+    } else {
+        String::new()
+    };
     std::fs::write(
         home.path().join("config.toml"),
         format!(
-            "model_provider = \"local\"\nmodel = \"qwen2.5-coder-0.5b\"\n\
-             [model_providers.local]\nmodel_path = \"{}\"\n",
+            "model_provider = \"local\"\n[model_providers.local]\nmodel_path = \"{}\"\n{sampling}",
             model.display()
         ),
     )
@@ -74,12 +91,17 @@ fn attempt(
     check: impl Fn(&Path) -> Result<(), String>,
 ) {
     let Some(model) = model() else { return };
+    // One task at a time: each uses every core.
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _serial = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut failures = Vec::new();
     for n in 1..=ATTEMPTS {
         let work = tempfile::tempdir().expect("temp workspace");
         setup(work.path());
         let started = Instant::now();
-        let output = exec(&model, work.path(), prompt);
+        let output = exec(&model, work.path(), prompt, n);
         let verdict = check(work.path());
         eprintln!(
             "{name}: attempt {n}: {} in {:.0}s",
@@ -139,8 +161,8 @@ fn creates_a_file_and_runs_it() {
 fn fixes_a_bug_until_the_test_passes() {
     attempt(
         "bug fix",
-        "The unit test in test_calc.py fails. Fix the bug in calc.py, then run \
-         `python3 -m unittest test_calc` to check that it passes.",
+        "Fix the bug in calc.py so that the test in test_calc.py passes (do not change \
+         test_calc.py). Check with `python3 -m unittest test_calc`.",
         |work| {
             std::fs::write(
                 work.join("calc.py"),

@@ -34,6 +34,8 @@ struct ConfigToml {
     sandbox_workspace_write: SandboxWorkspaceWrite,
     #[serde(default)]
     sandbox_limits: SandboxLimits,
+    #[serde(default)]
+    local_model: LocalModelSettings,
     /// Bytes of each command's output sent to the model.
     tool_output_max_bytes: Option<usize>,
     /// Default timeout of a `shell` call.
@@ -53,6 +55,17 @@ struct ConfigToml {
 struct ToolsToml {
     /// How the model edits files; the default depends on the model family.
     edit: Option<EditTool>,
+    /// Which tools besides the essential ones; the default depends on the model family.
+    set: Option<ToolSetSize>,
+}
+
+/// `[tools] set`: `full` offers every tool; `basic` only `shell`, `read_file` and the edit
+/// tools, which small models handle better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ToolSetSize {
+    Full,
+    Basic,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -86,6 +99,24 @@ pub struct SandboxLimits {
     pub cpu_seconds: Option<u64>,
 }
 
+/// `[local_model]`: how the embedded model runs; unset keys keep its defaults (threads: the
+/// physical cores; context: the model's trained length capped at 8192 tokens; sampling:
+/// greedy).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalModelSettings {
+    pub threads: Option<usize>,
+    /// Cap on the context window, in tokens.
+    pub context_size: Option<u32>,
+    /// Cap on one reply, in tokens.
+    pub max_output_tokens: Option<u32>,
+    /// 0 picks the likeliest token every time; above 0, tokens are sampled.
+    pub temperature: Option<f32>,
+    pub top_p: Option<f32>,
+    pub top_k: Option<i32>,
+    pub seed: Option<u32>,
+}
+
 /// What the command line adds on top of the file.
 #[derive(Debug, Default, Clone)]
 pub struct Overrides {
@@ -109,9 +140,11 @@ pub struct Config {
     pub sandbox_mode: SandboxMode,
     pub sandbox_workspace_write: SandboxWorkspaceWrite,
     pub sandbox_limits: SandboxLimits,
+    pub local_model: LocalModelSettings,
     pub tool_output_max_bytes: usize,
     pub shell_timeout: Duration,
     pub edit_tool: EditTool,
+    pub tool_set: ToolSetSize,
     pub shell_environment_policy: ShellEnvironmentPolicy,
     pub prompt_family: PromptFamily,
     pub instructions_file: Option<PathBuf>,
@@ -226,6 +259,10 @@ impl Config {
                 ))
             })?,
         };
+        let prompt_family = file.instructions_family.unwrap_or(match provider.wire_api {
+            WireApi::Local => PromptFamily::Small,
+            _ => PromptFamily::Default,
+        });
         Ok(Config {
             ouro_home: ouro_home.to_path_buf(),
             cwd: cwd.to_path_buf(),
@@ -243,10 +280,12 @@ impl Config {
                 .unwrap_or_default(),
             sandbox_workspace_write: file.sandbox_workspace_write,
             sandbox_limits: file.sandbox_limits,
+            local_model: file.local_model,
             shell_environment_policy: file.shell_environment_policy,
-            prompt_family: file.instructions_family.unwrap_or(match provider.wire_api {
-                WireApi::Local => PromptFamily::Small,
-                _ => PromptFamily::Default,
+            prompt_family,
+            tool_set: file.tools.set.unwrap_or(match prompt_family {
+                PromptFamily::Small => ToolSetSize::Basic,
+                PromptFamily::Default => ToolSetSize::Full,
             }),
             instructions_file: file.instructions_file.map(|f| ouro_home.join(f)),
             edit_tool: file
@@ -480,6 +519,35 @@ wire_api = "chat"
             ..Overrides::default()
         };
         assert_eq!(load(&text, &overrides).unwrap().model, "from-c");
+    }
+
+    #[test]
+    fn the_embedded_model_gets_the_small_family_its_tools_and_its_settings() {
+        let local = "model_provider = \"local\"\n[local_model]\ntemperature = 0.7\nthreads = 3\n";
+        let config = load(local, &Overrides::default()).unwrap();
+        assert_eq!(config.prompt_family, PromptFamily::Small);
+        assert_eq!(config.tool_set, ToolSetSize::Basic);
+        assert_eq!(config.edit_tool, EditTool::Edit);
+        assert_eq!(config.local_model.temperature, Some(0.7));
+        assert_eq!(config.local_model.threads, Some(3));
+        assert_eq!(config.local_model.context_size, None);
+
+        let config = load(LOCAL, &Overrides::default()).unwrap();
+        assert_eq!(config.prompt_family, PromptFamily::Default);
+        assert_eq!(config.tool_set, ToolSetSize::Full);
+        let overrides = Overrides {
+            raw: vec!["tools.set=\"basic\"".into()],
+            ..Overrides::default()
+        };
+        assert_eq!(
+            load(LOCAL, &overrides).unwrap().tool_set,
+            ToolSetSize::Basic
+        );
+
+        let err = load("[local_model]\ntemprature = 1\n", &Overrides::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("temprature"), "{err}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod environment;
 mod prompt;
 pub mod rollout;
 mod session;
+mod turn_guard;
 
 pub use approval::Approver;
 pub use config::{Config, ConfigError, Overrides};

@@ -17,12 +17,13 @@ use ouro_protocol::{
     ResponseItem, Role, ThreadItem, ThreadItemDetails, TokenUsage, ToolSpec,
 };
 use ouro_tools::safety::{self, Assessment, Decision, Rules};
-use ouro_tools::{PreparedCall, ToolContext, ToolRegistry, ToolResult};
+use ouro_tools::{PreparedCall, ToolContext, ToolRegistry, ToolResult, ToolSet};
 
 use crate::approval::{blocked_by_sandbox, Approver};
-use crate::config::Config;
-use crate::prompt;
+use crate::config::{Config, ToolSetSize};
+use crate::prompt::{self, PromptFamily};
 use crate::rollout::{self, Record, RolloutError, RolloutRecorder, SessionMeta};
+use crate::turn_guard::{Review, TurnGuard};
 use ouro_tools::{ApprovalPolicy, SandboxMode};
 
 /// What a completed turn produced.
@@ -45,6 +46,11 @@ pub enum SessionError {
     IncompleteResponse,
     #[error("stopped by the user at an approval request")]
     Aborted,
+    #[error(
+        "the model made the same `{tool}` call with the same result {times} times; the turn was \
+         stopped (a larger model, or a more specific task, may get further)"
+    )]
+    Stuck { tool: String, times: u32 },
 }
 
 /// Whether a call may run, settled before it does.
@@ -136,7 +142,11 @@ impl Session {
             output_cap: config.tool_output_max_bytes,
             default_timeout: config.shell_timeout,
         };
-        let registry = ToolRegistry::new(config.edit_tool);
+        let registry = ToolRegistry::with(ToolSet {
+            edit: config.edit_tool,
+            escalation: config.approval_policy == ApprovalPolicy::OnRequest,
+            full: config.tool_set == ToolSetSize::Full,
+        });
         Ok(Session {
             meta,
             config,
@@ -211,10 +221,13 @@ impl Session {
     ) -> Result<TurnOutcome, SessionError> {
         self.push(ResponseItem::user(input))?;
         let mut outcome = TurnOutcome::default();
+        let mut guard = TurnGuard::new(self.config.prompt_family == PromptFamily::Small);
         loop {
             let (items, usage) = self.sample(emit).await?;
             outcome.usage.add(&usage);
             let mut calls = Vec::new();
+            // Each call's tool and arguments, in the same order.
+            let mut called = Vec::new();
             for item in items {
                 match &item {
                     ResponseItem::Message {
@@ -237,20 +250,41 @@ impl Session {
                         call_id,
                         name,
                         arguments,
-                    } => calls.push((call_id.clone(), self.registry.prepare(name, arguments))),
+                    } => {
+                        called.push((name.clone(), arguments.clone()));
+                        calls.push((call_id.clone(), self.registry.prepare(name, arguments)));
+                    }
                     _ => {}
                 }
                 self.push(item)?;
             }
             if calls.is_empty() {
-                return Ok(outcome);
+                match guard.on_final_reply() {
+                    Some(reminder) => {
+                        self.push(ResponseItem::user(reminder))?;
+                        continue;
+                    }
+                    None => return Ok(outcome),
+                }
             }
-            for (call_id, result) in self.run_calls(calls, emit).await? {
+            let results = self.run_calls(calls, emit).await?;
+            let mut stuck = None;
+            for ((call_id, result), (name, arguments)) in results.into_iter().zip(called) {
+                let output = match guard.review(&name, &arguments, result.output, result.success) {
+                    Review::Output(output) => output,
+                    Review::Stuck { tool, times } => {
+                        stuck = Some(SessionError::Stuck { tool, times });
+                        format!("[ouro: the same `{name}` call with the same result {times} times; the turn ends here]")
+                    }
+                };
                 self.push(ResponseItem::FunctionCallOutput {
                     call_id,
-                    output: result.output,
+                    output,
                     success: result.success,
                 })?;
+            }
+            if let Some(err) = stuck {
+                return Err(err);
             }
         }
     }
@@ -595,7 +629,21 @@ fn connect(config: &Config) -> Result<Arc<dyn ModelProvider>, SessionError> {
 fn connect_local(config: &Config) -> Result<Arc<dyn ModelProvider>, SessionError> {
     use ouro_local::{engine::LocalOptions, provider};
     let path = crate::config::local_model_path(config)?;
-    let local = provider::LocalProvider::start(&path, LocalOptions::default())
+    let settings = &config.local_model;
+    let mut options = LocalOptions {
+        threads: settings.threads,
+        context_size: settings.context_size,
+        ..LocalOptions::default()
+    };
+    if let Some(max) = settings.max_output_tokens {
+        options.max_output_tokens = max;
+    }
+    let sampling = &mut options.sampling;
+    sampling.temperature = settings.temperature.unwrap_or(sampling.temperature);
+    sampling.top_p = settings.top_p.unwrap_or(sampling.top_p);
+    sampling.top_k = settings.top_k.unwrap_or(sampling.top_k);
+    sampling.seed = settings.seed.unwrap_or(sampling.seed);
+    let local = provider::LocalProvider::start(&path, options)
         .map_err(|e| SessionError::Model(provider::model_error(&path, e)))?;
     Ok(Arc::new(local))
 }
@@ -605,9 +653,10 @@ fn connect_local(config: &Config) -> Result<Arc<dyn ModelProvider>, SessionError
     Err(SessionError::Model(ModelError::Config {
         provider: config.provider.name.clone(),
         message: "this build of ouro has no embedded model (it was built without the \
-                  `local` feature). Set OPENAI_API_KEY or ANTHROPIC_API_KEY, configure a \
-                  provider in $OURO_HOME/config.toml (e.g. a local Ollama or llama.cpp server), \
-                  or build ouro with `--features local` after scripts/install-build-deps"
+                  `local` feature, e.g. with --no-default-features). Set OPENAI_API_KEY or \
+                  ANTHROPIC_API_KEY, configure a provider in $OURO_HOME/config.toml (e.g. a \
+                  local Ollama or llama.cpp server), or build ouro with its default features \
+                  after scripts/install-build-deps"
             .into(),
     }))
 }

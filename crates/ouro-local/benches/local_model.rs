@@ -123,6 +123,8 @@ fn main() {
         model.clear_cache();
         model.set_sampling(Sampling {
             seed: round as u32,
+            // Sampled, so that each round is another draw.
+            temperature: 0.7,
             ..Sampling::default()
         });
         match model.generate(&essay, quiet) {

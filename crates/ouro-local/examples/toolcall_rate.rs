@@ -47,6 +47,8 @@ fn main() {
         for seed in 0..tries {
             model.set_sampling(Sampling {
                 seed,
+                // Sampled, so that each round is another draw.
+                temperature: 0.7,
                 ..Sampling::default()
             });
             let generation = match model.generate(&prompt, &mut |_| ControlFlow::Continue(())) {

@@ -10,12 +10,16 @@
 //! </tool_call>
 //! ```
 //!
-//! one or more such blocks, where `name` is one of the tools and `arguments` follows that
-//! tool's parameter schema; and, since small models often leave out the tags, the same
-//! objects bare or in a ```` ```json ```` fence. It is meant to be used lazily: free text is
-//! unconstrained until the output matches one of [`TRIGGER_PATTERNS`] (a `<tool_call>` tag,
-//! or a reply that opens with a JSON object), after which the rest of the reply must be tool
-//! calls.
+//! where `name` is one of the tools and `arguments` follows that tool's parameter schema;
+//! and, since small models often leave out the tags, the same object bare or in a
+//! ```` ```json ```` fence. It is meant to be used lazily: free text is unconstrained until
+//! the output matches one of [`TRIGGER_PATTERNS`] (a `<tool_call>` tag, or a reply that
+//! opens with a JSON object), after which the rest of the reply must be the call.
+//!
+//! One call per reply, then the end of the turn: a small model allowed more writes a chain
+//! of calls that each assume the previous one's result (run the file, then create it; or
+//! the same three calls over and over until the token limit), and the harness can only run
+//! them blind. One at a time, every step sees the result of the last.
 //!
 //! [`schema_rule`] converts the JSON-schema subset ouro's tool schemas use (schemars'
 //! output for plain Rust argument structs): `object` with `properties`, `required` and
@@ -75,10 +79,10 @@ pub const TRIGGER_PATTERNS: [&str; 4] = [
     r"^\s*(<tools>)",
 ];
 
-/// The grammar of tool calls to `tools`, in any of the layouts the triggers start:
+/// The grammar of one tool call to `tools`, in any of the layouts the triggers start:
 ///
-/// * `<tool_call>{"name": …, "arguments": …}</tool_call>`, one or more (the template's);
-/// * `{"name": …, "arguments": …}`, one or more;
+/// * `<tool_call>{"name": …, "arguments": …}</tool_call>` (the template's);
+/// * `{"name": …, "arguments": …}`;
 /// * the same in a ```` ```json ```` fence, or between `<tools>` and `</tools>`.
 ///
 /// Whitespace between the parts is free (bounded), so that whatever a trigger hands over
@@ -122,7 +126,7 @@ pub fn tool_call_grammar(tools: &[ToolSpec]) -> Grammar {
     let root = rules.add(
         "root",
         format!(
-            r#"{tagged}+ | {call}+ | "```" "json"? space {call}+ "```" | "<tools>" space {call}+ "</tools>""#
+            r#"{tagged} | {call} | "```" "json"? space {call} "```" | "<tools>" space {call} "</tools>""#
         ),
     );
     Grammar {

@@ -100,6 +100,15 @@ impl ReplyParser {
         shown
     }
 
+    /// Whether a `<tool_call>` block has been closed: the reply has said what it came to say
+    /// (a reply holds one call), so generation can stop even if the grammar is not there to
+    /// end it.
+    pub fn call_closed(&self) -> bool {
+        self.calls
+            .as_ref()
+            .is_some_and(|calls| calls.contains(TOOL_CALL_CLOSE))
+    }
+
     /// Text still held back, for when the reply ended without a call. Shown only once the
     /// reply is known to be complete.
     pub fn held_back(&self) -> &str {

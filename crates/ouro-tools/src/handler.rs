@@ -156,18 +156,47 @@ impl PreparedCall {
     }
 }
 
+/// Which tools a session offers. Each tool costs prompt tokens on every request and is one
+/// more choice to get wrong; a small model does better with fewer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolSet {
+    pub edit: EditTool,
+    /// `shell`'s `with_escalated_permissions` and `justification`: only of use when a person
+    /// can approve a command outside the sandbox (approval policy `on-request`).
+    pub escalation: bool,
+    /// `list_dir`, `grep`, `find_files` and `update_plan` besides `shell`, `read_file` and
+    /// the edit tools.
+    pub full: bool,
+}
+
 /// The tools of a session, in the fixed order the model sees them.
 pub struct ToolRegistry {
     handlers: Vec<(String, Box<dyn ToolHandler>)>,
 }
 
 impl ToolRegistry {
-    /// The tool set for a model family: `edit` decides how files are edited.
+    /// Every tool, with `edit` deciding how files are edited.
     pub fn new(edit: EditTool) -> ToolRegistry {
-        let mut handlers: Vec<Box<dyn ToolHandler>> = vec![Box::new(crate::shell::ShellTool)];
-        handlers.extend(crate::edit_tools::for_mode(edit));
-        handlers.extend(crate::search_tools::all());
-        handlers.push(Box::new(crate::plan::UpdatePlanTool));
+        ToolRegistry::with(ToolSet {
+            edit,
+            escalation: true,
+            full: true,
+        })
+    }
+
+    /// The tools of `set`.
+    pub fn with(set: ToolSet) -> ToolRegistry {
+        let shell = crate::shell::ShellTool {
+            escalation: set.escalation,
+        };
+        let mut handlers: Vec<Box<dyn ToolHandler>> = vec![Box::new(shell)];
+        handlers.extend(crate::edit_tools::for_mode(set.edit));
+        let [read_file, rest @ ..] = crate::search_tools::all();
+        handlers.push(read_file);
+        if set.full {
+            handlers.extend(rest);
+            handlers.push(Box::new(crate::plan::UpdatePlanTool));
+        }
         ToolRegistry {
             handlers: handlers
                 .into_iter()
@@ -193,5 +222,41 @@ impl ToolRegistry {
                     .join(", ")
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(registry: &ToolRegistry) -> Vec<String> {
+        registry.specs().into_iter().map(|spec| spec.name).collect()
+    }
+
+    #[test]
+    fn tool_sets_offer_what_they_say() {
+        let full = ToolRegistry::new(EditTool::Edit);
+        assert_eq!(
+            names(&full),
+            [
+                "shell",
+                "edit_file",
+                "write_file",
+                "read_file",
+                "list_dir",
+                "grep",
+                "find_files",
+                "update_plan"
+            ]
+        );
+        let basic = ToolRegistry::with(ToolSet {
+            edit: EditTool::Whole,
+            escalation: false,
+            full: false,
+        });
+        assert_eq!(names(&basic), ["shell", "write_file", "read_file"]);
+        // A tool left out is unknown, and the model is told which there are.
+        let err = format!("{:?}", basic.prepare("grep", "{}"));
+        assert!(err.contains("shell, write_file, read_file"), "{err}");
     }
 }

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use approval::ApprovalPolicy;
 pub use handler::{
     parse_arguments, spec_for, BoxFuture, Invocation, PreparedCall, ToolHandler, ToolRegistry,
-    ToolResult,
+    ToolResult, ToolSet,
 };
 pub use ouro_sandbox::{SandboxMode, SandboxPolicy};
 pub use read_only::is_known_read_only;

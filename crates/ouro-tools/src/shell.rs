@@ -40,11 +40,27 @@ pub struct ShellArgs {
     pub justification: Option<String>,
 }
 
-pub(crate) struct ShellTool;
+pub(crate) struct ShellTool {
+    /// Offer the escalation fields (see [`crate::ToolSet::escalation`]).
+    pub(crate) escalation: bool,
+}
 
 impl ToolHandler for ShellTool {
     fn spec(&self) -> ToolSpec {
-        spec_for::<ShellArgs>("shell", DESCRIPTION)
+        let mut spec = spec_for::<ShellArgs>("shell", DESCRIPTION);
+        if !self.escalation {
+            // Still accepted when sent (and then declined by the approval policy), but not
+            // offered: a model shown them tends to fill them in.
+            if let Some(properties) = spec
+                .parameters
+                .get_mut("properties")
+                .and_then(|p| p.as_object_mut())
+            {
+                properties.remove("with_escalated_permissions");
+                properties.remove("justification");
+            }
+        }
+        spec
     }
 
     fn prepare(&self, arguments: &str) -> Result<Box<dyn Invocation>, String> {
@@ -277,7 +293,7 @@ mod tests {
 
     #[test]
     fn schema_comes_from_the_argument_type() {
-        let spec = ShellTool.spec();
+        let spec = ShellTool { escalation: true }.spec();
         assert_eq!(spec.name, "shell");
         assert_eq!(spec.parameters["required"], serde_json::json!(["command"]));
         assert_eq!(spec.parameters["additionalProperties"], false);
@@ -286,11 +302,25 @@ mod tests {
             .as_str()
             .unwrap()
             .contains("milliseconds"));
+        assert!(spec.parameters["properties"]["justification"].is_object());
+    }
+
+    #[test]
+    fn escalation_fields_are_offered_only_when_asked_for() {
+        let spec = ShellTool { escalation: false }.spec();
+        let properties = spec.parameters["properties"].as_object().unwrap();
+        let names: Vec<&str> = properties.keys().map(String::as_str).collect();
+        assert_eq!(names, ["command", "timeout_ms", "workdir"]);
+        // Sent anyway, they still parse (the approval policy then decides).
+        let call = ShellTool { escalation: false }
+            .prepare(r#"{"command": ["ls"], "with_escalated_permissions": true}"#)
+            .unwrap();
+        assert!(format!("{call:?}").contains("with_escalated_permissions: Some(true)"));
     }
 
     #[test]
     fn heredoc_patches_are_intercepted() {
-        let call = ShellTool
+        let call = ShellTool { escalation: true }
             .prepare(&serde_json::json!({"command": ["bash", "-lc", "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch\nEOF\n"]}).to_string())
             .unwrap();
         assert!(format!("{call:?}").starts_with("Patch"), "{call:?}");
