@@ -8,9 +8,11 @@
 //! the same result ends the turn.
 //!
 //! Small models also tend to give up after a failed step and explain to the user what
-//! *they* should do. For them ([`TurnGuard::persistent`]), a reply that ends the turn right
-//! after a failed call is answered with a reminder to carry on, at most
-//! [`MAX_REMINDERS`] times a turn.
+//! *they* should do, or to stop right after writing a file without running it. For them
+//! ([`TurnGuard::new`] with `persistent`), a reply that ends the turn right after a failed
+//! call, or with a file change no command has checked since, is answered with a reminder
+//! to carry on, at most [`MAX_REMINDERS`] times a turn. (The verification loop to come
+//! will make checking a rule for every model; this is the small-model stopgap.)
 
 use std::collections::HashMap;
 
@@ -22,6 +24,13 @@ pub const MAX_REMINDERS: u32 = 2;
 /// What the harness tells a model that stopped right after a failed call.
 pub const CARRY_ON: &str = "The last tool call failed, so the task is not done yet. Do not \
     explain it to me: find the cause, fix it with the tools, and check again.";
+
+/// What the harness tells a model that stopped with files changed and nothing run since.
+pub const CHECK_IT: &str = "You changed files but have not run anything since. Check your \
+    work now: run the program or its tests with `shell`.";
+
+/// The tools that change files; `shell` runs (and so checks) things.
+const EDIT_TOOLS: [&str; 3] = ["apply_patch", "edit_file", "write_file"];
 
 /// What becomes of one call's result.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,6 +48,8 @@ pub struct TurnGuard {
     /// How often each (tool, arguments, output, success) has been seen this turn.
     seen: HashMap<(String, String, String, bool), u32>,
     last_call_failed: bool,
+    /// A file was changed and no command has run since.
+    unchecked_edit: bool,
     reminders: u32,
 }
 
@@ -54,6 +65,11 @@ impl TurnGuard {
     /// Looks at a call's result before it goes to the model.
     pub fn review(&mut self, tool: &str, arguments: &str, output: String, success: bool) -> Review {
         self.last_call_failed = !success;
+        if tool == "shell" {
+            self.unchecked_edit = false;
+        } else if success && EDIT_TOOLS.contains(&tool) {
+            self.unchecked_edit = true;
+        }
         let key = (
             tool.to_string(),
             canonical_json(arguments),
@@ -78,14 +94,19 @@ impl TurnGuard {
     /// The model ended its reply without a call. Returns what to tell it if the turn should
     /// go on instead of ending.
     pub fn on_final_reply(&mut self) -> Option<&'static str> {
-        if self.persistent && self.last_call_failed && self.reminders < MAX_REMINDERS {
-            self.reminders += 1;
-            // The reminder is for this failure; the next one must be a new failure.
-            self.last_call_failed = false;
-            Some(CARRY_ON)
-        } else {
-            None
+        if !self.persistent || self.reminders == MAX_REMINDERS {
+            return None;
         }
+        // Each reminder is for one failure or one unchecked change; the next needs a new one.
+        let reminder = if std::mem::take(&mut self.last_call_failed) {
+            CARRY_ON
+        } else if std::mem::take(&mut self.unchecked_edit) {
+            CHECK_IT
+        } else {
+            return None;
+        };
+        self.reminders += 1;
+        Some(reminder)
     }
 }
 
@@ -157,5 +178,25 @@ mod tests {
         }
         guard.review("shell", "{\"n\":99}", "boom".into(), false);
         assert_eq!(guard.on_final_reply(), None, "reminders used up");
+    }
+
+    #[test]
+    fn a_change_nothing_has_run_since_gets_a_reminder_to_check_it() {
+        let mut guard = TurnGuard::new(true);
+        guard.review("write_file", "{}", "ok".into(), true);
+        guard.review("read_file", "{}", "ok".into(), true);
+        assert_eq!(guard.on_final_reply(), Some(CHECK_IT));
+        assert_eq!(guard.on_final_reply(), None, "one reminder per change");
+
+        guard.review("edit_file", "{}", "ok".into(), true);
+        guard.review("shell", "{}", "ran".into(), true);
+        assert_eq!(guard.on_final_reply(), None, "the change was run since");
+
+        guard.review("edit_file", "{\"a\":1}", "no match".into(), false);
+        assert_eq!(
+            guard.on_final_reply(),
+            Some(CARRY_ON),
+            "a failed edit is a failure"
+        );
     }
 }
