@@ -703,7 +703,7 @@ impl LocalModel {
     /// Whether the tool-call grammar for `tools`, compiled by llama.cpp, accepts `text` as
     /// a whole reply: every token of it, and then the end of the turn.
     pub fn grammar_accepts(&self, tools: &[ToolSpec], text: &str) -> Result<bool, LocalError> {
-        let mut grammar = compile_grammar(self.model, &tool_call_grammar(tools))?;
+        let mut grammar = compile_grammar(self.model, &tool_call_grammar(tools), false)?;
         let vocab = self.model.vocab();
         for token in vocab.tokenize(text.as_bytes(), false, true) {
             let mut single =
@@ -744,12 +744,7 @@ impl LocalModel {
                 grammar
             }
         };
-        if strict {
-            return LlamaSampler::grammar(self.model, &grammar.gbnf, &grammar.root).map_err(|e| {
-                LocalError::Inference(format!("llama.cpp rejected the tool-call grammar: {e}"))
-            });
-        }
-        compile_grammar(self.model, &grammar)
+        compile_grammar(self.model, &grammar, strict)
     }
 }
 
@@ -767,24 +762,32 @@ fn opens_turn(prompt: &Prompt) -> bool {
     )
 }
 
-/// Compiles `grammar` in llama.cpp as a lazy grammar sampler. The `<tool_call>` tag is
-/// also a trigger token when the model has it as one (Qwen2.5 does).
+/// Compiles `grammar` in llama.cpp: `strict`, applying from the first token, or lazy,
+/// from a trigger on. The `<tool_call>` tag is also a trigger token when the model has it
+/// as one (Qwen2.5 does).
 pub(crate) fn compile_grammar(
     model: &LlamaModel,
     grammar: &Grammar,
+    strict: bool,
 ) -> Result<LlamaSampler, LocalError> {
-    let tag = model
-        .vocab()
-        .tokenize(crate::grammar::TOOL_CALL_OPEN.as_bytes(), false, true);
-    let trigger_tokens = if tag.len() == 1 { tag } else { Vec::new() };
-    LlamaSampler::grammar_lazy_patterns(
-        model,
-        &grammar.gbnf,
-        &grammar.root,
-        &grammar.trigger_patterns,
-        &trigger_tokens,
-    )
-    .map_err(|e| LocalError::Inference(format!("llama.cpp rejected the tool-call grammar: {e}")))
+    let compiled = if strict {
+        LlamaSampler::grammar(model, &grammar.gbnf, &grammar.root)
+    } else {
+        let tag = model
+            .vocab()
+            .tokenize(crate::grammar::TOOL_CALL_OPEN.as_bytes(), false, true);
+        let trigger_tokens = if tag.len() == 1 { tag } else { Vec::new() };
+        LlamaSampler::grammar_lazy_patterns(
+            model,
+            &grammar.gbnf,
+            &grammar.root,
+            &grammar.trigger_patterns,
+            &trigger_tokens,
+        )
+    };
+    compiled.map_err(|e| {
+        LocalError::Inference(format!("llama.cpp rejected the tool-call grammar: {e}"))
+    })
 }
 
 /// Samples the next token from the logits at `index`. With a grammar, the token the chain
