@@ -73,6 +73,8 @@ fn main() {
     // Warm up: page the weights in, let the CPU clocks settle.
     let _ = model.raw_decode_speed(256, 16);
     let mut ouro_prefill = Vec::new();
+    // Seconds of the whole first request.
+    let mut ouro_request = Vec::new();
     let mut raw_prefill = Vec::new();
     let mut bench_prefill = Vec::new();
     model.set_constrain_tool_calls(true);
@@ -86,18 +88,35 @@ fn main() {
         let result = model.generate(&prompt, quiet);
         let elapsed = started.elapsed();
         model.set_max_output_tokens(GENERATE);
-        if let Err(err) = result {
-            eprintln!("{err}");
-            std::process::exit(1);
+        match result {
+            Ok(generation) => {
+                ouro_prefill.push(generation.timings.prefill_per_second());
+                ouro_request.push(elapsed.as_secs_f64());
+            }
+            Err(err) => {
+                eprintln!("{err}");
+                std::process::exit(1);
+            }
         }
-        ouro_prefill.push(n_prompt as f64 / elapsed.as_secs_f64());
     }
+    let prefill = best(&ouro_prefill);
     report(
         &format!("prefill  {n_prompt:>5} tokens"),
-        best(&ouro_prefill),
+        prefill,
         (!bench_prefill.is_empty()).then(|| best(&bench_prefill)),
         best(&raw_prefill),
     );
+    // What a request costs around the prefill: template, tokens, grammar, the first token.
+    let request = ouro_request.iter().copied().fold(f64::INFINITY, f64::min);
+    if prefill > 0.0 && request.is_finite() {
+        let around = request - n_prompt as f64 / prefill;
+        println!(
+            "  the whole first request: {:.1} tok/s, {:.0} ms besides the prefill (template, \
+             tokenizing, grammar, first token)",
+            n_prompt as f64 / request,
+            around * 1000.0
+        );
+    }
 
     // Generation: free text, 128 tokens, at the depth of a short prompt.
     let essay = Prompt {
