@@ -5,11 +5,8 @@ use std::path::{Path, PathBuf};
 
 use ouro_protocol::PatchChangeKind;
 
+use super::tests::{err_text, listing, read, workspace, write};
 use super::*;
-
-fn workspace() -> tempfile::TempDir {
-    tempfile::tempdir().expect("tempdir")
-}
 
 fn roots(dir: &Path) -> Vec<PathBuf> {
     vec![dir.to_path_buf()]
@@ -29,42 +26,6 @@ fn write_in(dir: &Path, path: &str, content: &str) -> Result<ApplyOutcome, Patch
     write_file(path, content, dir, &roots(dir))
 }
 
-fn put(dir: &Path, name: &str, text: &str) {
-    let path = dir.join(name);
-    if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent).expect("mkdir");
-    }
-    fs::write(path, text).expect("write");
-}
-
-fn read(dir: &Path, name: &str) -> String {
-    fs::read_to_string(dir.join(name)).expect("read")
-}
-
-fn err_text(result: Result<ApplyOutcome, PatchError>) -> String {
-    match result {
-        Ok(outcome) => panic!("expected an error, got {outcome:?}"),
-        Err(e) => e.to_string(),
-    }
-}
-
-/// Every entry under `dir`, sorted (to spot stray temp files).
-fn listing(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).expect("read_dir") {
-            let path = entry.expect("entry").path();
-            out.push(path.display().to_string());
-            if path.is_dir() && !path.is_symlink() {
-                stack.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 fn numbered(n: usize) -> String {
     (1..=n).map(|i| format!("line {i}\n")).collect()
 }
@@ -75,7 +36,7 @@ fn numbered(n: usize) -> String {
 fn edit_replaces_the_single_occurrence_and_reports_like_a_patch() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "src/lib.rs", &numbered(20));
+    write(root, "src/lib.rs", &numbered(20));
     let outcome = edit(
         root,
         "src/lib.rs",
@@ -106,7 +67,7 @@ fn edit_diff_shows_only_the_changed_lines_even_inside_a_line() {
     let dir = workspace();
     let root = dir.path();
     let text = "fn main() {\n    let x = compute(1, 2);\n    println!(\"{x}\");\n}\n";
-    put(root, "m.rs", text);
+    write(root, "m.rs", text);
     // old_string is part of a line; new_string adds a line break.
     let outcome = edit(
         root,
@@ -145,7 +106,7 @@ fn edit_diff_shows_only_the_changed_lines_even_inside_a_line() {
 fn edit_of_a_file_without_final_newline_keeps_it_that_way() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "f.txt", "a\nb");
+    write(root, "f.txt", "a\nb");
     let outcome = edit(root, "f.txt", "b", "B", false).expect("edit");
     assert_eq!(read(root, "f.txt"), "a\nB");
     assert_eq!(
@@ -158,7 +119,7 @@ fn edit_of_a_file_without_final_newline_keeps_it_that_way() {
 fn zero_matches_name_the_file_quote_old_string_and_show_the_closest_lines() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "f.txt", &numbered(30));
+    write(root, "f.txt", &numbered(30));
     let err = err_text(edit(
         root,
         "f.txt",
@@ -188,7 +149,7 @@ fn zero_matches_name_the_file_quote_old_string_and_show_the_closest_lines() {
     assert_eq!(read(root, "f.txt"), numbered(30));
 
     // Whitespace-only differences are called out.
-    put(
+    write(
         root,
         "g.py",
         "def f():\n    return 1\n\ndef g():\n    pass\n",
@@ -224,7 +185,7 @@ fn several_matches_are_refused_with_their_line_numbers() {
     let dir = workspace();
     let root = dir.path();
     let text = "fn a() {\n    init();\n}\nfn b() {\n    init();\n}\nfn c() { init(); init(); }\n";
-    put(root, "f.rs", text);
+    write(root, "f.rs", text);
     let err = err_text(edit(root, "f.rs", "init();", "start();", false));
     assert_eq!(
         err,
@@ -233,13 +194,13 @@ fn several_matches_are_refused_with_their_line_numbers() {
     assert_eq!(read(root, "f.rs"), text);
 
     // Overlapping occurrences count as several.
-    put(root, "o.txt", "x aaa y\n");
+    write(root, "o.txt", "x aaa y\n");
     let err = err_text(edit(root, "o.txt", "aa", "b", false));
     assert!(err.contains("occurs 2 times (on line 1)"), "{err}");
 
     // Long lists are cut.
     let many: String = (0..30).map(|_| "same\n").collect();
-    put(root, "many.txt", &many);
+    write(root, "many.txt", &many);
     let err = err_text(edit(root, "many.txt", "same", "other", false));
     assert!(
         err.contains("occurs 30 times (on lines 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, …)"),
@@ -263,7 +224,7 @@ fn replace_all_changes_every_occurrence() {
     let dir = workspace();
     let root = dir.path();
     let text = "let a = old;\nkeep\nkeep\nkeep\nkeep\nkeep\nkeep\nkeep\nlet b = old + old;\n";
-    put(root, "f.rs", text);
+    write(root, "f.rs", text);
     let outcome = edit(root, "f.rs", "old", "new", true).expect("replace all");
     assert_eq!(read(root, "f.rs"), text.replace("old", "new"));
     let diff = &outcome.changes[0].unified_diff;
@@ -272,7 +233,7 @@ fn replace_all_changes_every_occurrence() {
         "--- a/f.rs\n+++ b/f.rs\n@@ -1,4 +1,4 @@\n-let a = old;\n+let a = new;\n keep\n keep\n keep\n@@ -6,4 +6,4 @@\n keep\n keep\n keep\n-let b = old + old;\n+let b = new + new;\n"
     );
     // Several occurrences on one line, replaced by something shorter.
-    put(root, "g.txt", "xyx\nx\n");
+    write(root, "g.txt", "xyx\nx\n");
     let outcome = edit(root, "g.txt", "x", "", true).expect("shrink");
     assert_eq!(read(root, "g.txt"), "y\n\n");
     assert_eq!(
@@ -289,7 +250,7 @@ fn replace_all_changes_every_occurrence() {
 fn argument_and_file_errors() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "f.txt", "a\n");
+    write(root, "f.txt", "a\n");
     let err = err_text(edit(root, "f.txt", "", "x", false));
     assert!(err.starts_with("f.txt: old_string is empty."), "{err}");
     assert!(err.contains("use write_file"), "{err}");
@@ -323,7 +284,7 @@ fn argument_and_file_errors() {
 fn crlf_files_are_edited_with_bare_lf_strings_and_stay_crlf() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "w.txt", "one\r\ntwo\r\nthree\r\nfour\r\n");
+    write(root, "w.txt", "one\r\ntwo\r\nthree\r\nfour\r\n");
     let outcome = edit(root, "w.txt", "two\nthree\n", "2\n3\n3b\n", false).expect("edit");
     assert_eq!(read(root, "w.txt"), "one\r\n2\r\n3\r\n3b\r\nfour\r\n");
     assert_eq!(
@@ -342,12 +303,12 @@ fn crlf_files_are_edited_with_bare_lf_strings_and_stay_crlf() {
     assert_eq!(read(root, "w.txt"), "1\r\n3\r\nthree-b\r\nFOUR\r\n");
 
     // A mixed file: lines not touched keep their own endings.
-    put(root, "mixed.txt", "a\r\nb\nc\r\nd\r\n");
+    write(root, "mixed.txt", "a\r\nb\nc\r\nd\r\n");
     edit(root, "mixed.txt", "b\nc\n", "B\nC\n", false).expect("mixed");
     assert_eq!(read(root, "mixed.txt"), "a\r\nB\r\nC\r\nd\r\n");
 
     // CRLF strings in an LF file are written as LF.
-    put(root, "lf.txt", "x\ny\nz\n");
+    write(root, "lf.txt", "x\ny\nz\n");
     edit(root, "lf.txt", "x\r\ny\r\n", "X\r\nY\r\n", false).expect("lf");
     assert_eq!(read(root, "lf.txt"), "X\nY\nz\n");
 }
@@ -356,7 +317,7 @@ fn crlf_files_are_edited_with_bare_lf_strings_and_stay_crlf() {
 fn trailing_whitespace_is_forgiven_only_when_unambiguous() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "f.py", "def f():   \n    return 1\t\n\nx = 2\n");
+    write(root, "f.py", "def f():   \n    return 1\t\n\nx = 2\n");
     edit(
         root,
         "f.py",
@@ -370,7 +331,7 @@ fn trailing_whitespace_is_forgiven_only_when_unambiguous() {
     edit(root, "f.py", "x = 2  ", "x = 3", false).expect("fallback, no newline");
     assert_eq!(read(root, "f.py"), "def f():\n    return 10\n\nx = 3\n");
 
-    put(root, "g.txt", "a \nb\na\t\nb\n");
+    write(root, "g.txt", "a \nb\na\t\nb\n");
     let err = err_text(edit(root, "g.txt", "a\nb", "c", false));
     assert_eq!(
         err,
@@ -386,7 +347,7 @@ fn edit_and_write_keep_permissions() {
     use std::os::unix::fs::PermissionsExt;
     let dir = workspace();
     let root = dir.path();
-    put(root, "run.sh", "echo a\n");
+    write(root, "run.sh", "echo a\n");
     fs::set_permissions(root.join("run.sh"), fs::Permissions::from_mode(0o751)).expect("chmod");
     let mode = || {
         fs::metadata(root.join("run.sh"))
@@ -408,7 +369,7 @@ fn paths_outside_writable_roots_are_refused() {
     let outside = workspace();
     let root = dir.path().join("repo");
     fs::create_dir_all(&root).expect("mkdir");
-    put(outside.path(), "secret.txt", "s\n");
+    write(outside.path(), "secret.txt", "s\n");
 
     let err = err_text(write_in(&root, "../escape.txt", "x"));
     assert!(
@@ -442,7 +403,7 @@ fn paths_outside_writable_roots_are_refused() {
         assert!(!outside.path().join("new.txt").exists());
 
         // A symlink inside the root is edited through: the target changes, the link stays.
-        put(&root, "real.txt", "r\n");
+        write(&root, "real.txt", "r\n");
         std::os::unix::fs::symlink("real.txt", root.join("alias.txt")).expect("symlink");
         edit(&root, "alias.txt", "r", "R", false).expect("through link");
         assert_eq!(read(&root, "real.txt"), "R\n");
@@ -454,7 +415,7 @@ fn paths_outside_writable_roots_are_refused() {
 fn failed_edits_leave_no_trace() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "f.txt", "a\nb\n");
+    write(root, "f.txt", "a\nb\n");
     let before = listing(root);
     for result in [
         edit(root, "f.txt", "zzz", "y", false),
@@ -494,7 +455,7 @@ fn write_creates_files_and_parent_directories() {
 fn write_over_an_existing_file_reports_a_minimal_diff() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "f.txt", &numbered(40));
+    write(root, "f.txt", &numbered(40));
     let mut lines: Vec<String> = (1..=40).map(|i| format!("line {i}")).collect();
     lines[4] = "line five".into();
     lines.remove(19);
@@ -520,7 +481,7 @@ fn write_over_an_existing_file_reports_a_minimal_diff() {
 fn write_keeps_crlf_and_handles_odd_targets() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "w.txt", "a\r\nb\r\n");
+    write(root, "w.txt", "a\r\nb\r\n");
     let outcome = write_in(root, "w.txt", "a\nB\nc\n").expect("write");
     assert_eq!(read(root, "w.txt"), "a\r\nB\r\nc\r\n");
     assert_eq!(
@@ -559,7 +520,7 @@ fn write_keeps_crlf_and_handles_odd_targets() {
 fn writing_the_same_content_touches_nothing() {
     let dir = workspace();
     let root = dir.path();
-    put(root, "f.txt", "same\n");
+    write(root, "f.txt", "same\n");
     let before = fs::metadata(root.join("f.txt"))
         .and_then(|m| m.modified())
         .expect("mtime");

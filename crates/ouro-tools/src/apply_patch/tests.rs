@@ -5,7 +5,7 @@ use ouro_protocol::PatchChangeKind;
 
 use super::*;
 
-fn workspace() -> tempfile::TempDir {
+pub(super) fn workspace() -> tempfile::TempDir {
     tempfile::tempdir().expect("tempdir")
 }
 
@@ -13,7 +13,7 @@ fn apply_in(dir: &Path, patch: &str) -> Result<ApplyOutcome, PatchError> {
     apply_patch(patch, dir, &[dir.to_path_buf()])
 }
 
-fn write(dir: &Path, name: &str, text: &str) {
+pub(super) fn write(dir: &Path, name: &str, text: &str) {
     let path = dir.join(name);
     if let Some(parent) = path.parent() {
         fs::create_dir_all(parent).expect("mkdir");
@@ -21,7 +21,7 @@ fn write(dir: &Path, name: &str, text: &str) {
     fs::write(path, text).expect("write");
 }
 
-fn read(dir: &Path, name: &str) -> String {
+pub(super) fn read(dir: &Path, name: &str) -> String {
     fs::read_to_string(dir.join(name)).expect("read")
 }
 
@@ -29,15 +29,16 @@ fn wrap(body: &str) -> String {
     format!("*** Begin Patch\n{body}*** End Patch\n")
 }
 
-fn err_text(result: Result<ApplyOutcome, PatchError>) -> String {
+pub(super) fn err_text(result: Result<ApplyOutcome, PatchError>) -> String {
     match result {
         Ok(outcome) => panic!("expected an error, got {outcome:?}"),
         Err(e) => e.to_string(),
     }
 }
 
-/// Names of all entries under `dir`, recursively, sorted (to spot stray temp files).
-fn listing(dir: &Path) -> Vec<String> {
+/// Names of all entries under `dir`, recursively, sorted (to spot stray temp files); a
+/// symlinked directory is listed, not entered.
+pub(super) fn listing(dir: &Path) -> Vec<String> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -49,7 +50,7 @@ fn listing(dir: &Path) -> Vec<String> {
                     .display()
                     .to_string(),
             );
-            if path.is_dir() {
+            if path.is_dir() && !path.is_symlink() {
                 stack.push(path);
             }
         }
